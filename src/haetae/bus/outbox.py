@@ -1,0 +1,120 @@
+"""Transactional outbox: events are rows written in the same transaction as the state they
+describe; a relay publishes them after commit, so a crash between the two loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from haetae.bus.base import Bus, Event
+from haetae.bus.models import ConsumedEvent, OutboxEvent
+from haetae.db.base import new_id, utcnow
+from haetae.db.engine import Database
+
+log = structlog.get_logger(__name__)
+
+
+def add_event(session: AsyncSession, topic: str, payload: dict[str, Any]) -> str:
+    """Queue an event in the caller's transaction; it is published only if that commits."""
+    event_id = new_id("evt")
+    session.add(OutboxEvent(id=event_id, topic=topic, payload=payload, occurred_at=utcnow()))
+    session.info["outbox_dirty"] = True
+    return event_id
+
+
+async def consume_once(session: AsyncSession, consumer: str, event_id: str) -> bool:
+    """Record that ``consumer`` handles ``event_id`` in the caller's transaction.
+
+    Returns False when it already did, so the handler can skip the repeat. On PostgreSQL two
+    concurrent deliveries race on the primary key; the loser's transaction fails and the
+    event is redelivered, finding it consumed.
+    """
+    seen = await session.get(ConsumedEvent, (consumer, event_id))
+    if seen is not None:
+        return False
+    session.add(ConsumedEvent(consumer=consumer, event_id=event_id))
+    await session.flush()
+    return True
+
+
+class OutboxRelay:
+    """Publishes unpublished outbox rows in order, woken by commits or by a poll interval."""
+
+    def __init__(self, db: Database, bus: Bus, *, poll_seconds: float = 0.5, batch: int = 200):
+        self._db = db
+        self._bus = bus
+        self._poll_seconds = poll_seconds
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; returns how many rows were published."""
+        async with self._db.transaction() as session:
+            query = (
+                select(OutboxEvent)
+                .where(OutboxEvent.published_at.is_(None))
+                .order_by(OutboxEvent.seq)
+                .limit(self._batch)
+            )
+            if not self._db.is_sqlite:
+                # Several relays (one per API process) share the table without double work.
+                query = query.with_for_update(skip_locked=True)
+            rows = list((await session.scalars(query)).all())
+            published: list[int] = []
+            for row in rows:
+                event = Event(row.id, row.topic, row.payload, row.occurred_at)
+                try:
+                    await self._bus.publish(event)
+                except Exception:
+                    # Stop at the first failure to keep order; the row is retried next round.
+                    await session.execute(
+                        update(OutboxEvent)
+                        .where(OutboxEvent.seq == row.seq)
+                        .values(attempts=OutboxEvent.attempts + 1)
+                    )
+                    break
+                published.append(row.seq)
+            if published:
+                await session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.seq.in_(published))
+                    .values(published_at=utcnow())
+                )
+            return len(published)
+
+    async def drain(self) -> int:
+        """Publish until nothing is pending (tests and shutdown use this)."""
+        total = 0
+        while (count := await self.publish_pending()) > 0:
+            total += count
+        return total
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.drain()
+            except Exception as exc:
+                log.error("outbox.relay_failed", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+            self._wake.clear()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,92 @@
+"""Settings, read once from ``HAETAE_*`` environment variables."""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class MaintenanceWindow(BaseModel):
+    """A daily window, in Asia/Seoul time, during which an issuer takes no traffic."""
+
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str) -> MaintenanceWindow:
+        start, _, end = text.partition("-")
+        return cls(start=time.fromisoformat(start.strip()), end=time.fromisoformat(end.strip()))
+
+
+class IssuerSettings(BaseModel):
+    """Where one issuer (or the switch in front of it) listens for ISO 8583."""
+
+    name: str = "sim"
+    host: str = "127.0.0.1"
+    port: int = 8583
+    # Card-number prefixes routed to this issuer; empty means "every card".
+    bin_prefixes: list[str] = Field(default_factory=list)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    timeout_seconds: float = 5.0
+    connect_timeout_seconds: float = 2.0
+    reversal_attempts: int = 5
+    pool_size: int = 8
+
+    @field_validator("maintenance", mode="before")
+    @classmethod
+    def _parse_windows(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [MaintenanceWindow.parse(part) for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            return [MaintenanceWindow.parse(v) if isinstance(v, str) else v for v in value]
+        return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HAETAE_", env_nested_delimiter="__")
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    bus_url: str = "memory://"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Secrets for card data. Unset, they are generated once into data_dir/keys/ (fine for a
+    # demo; a bank sets them from its key management system).
+    master_key: str = ""
+    fingerprint_key: str = ""
+
+    issuers: list[IssuerSettings] = Field(default_factory=lambda: [IssuerSettings()])
+    # A shortcut for the common case of one issuer: HAETAE_ISSUER_MAINTENANCE="23:30-00:30".
+    issuer_maintenance: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    otp_ttl_seconds: int = 300
+    otp_max_attempts: int = 3
+    idempotency_ttl_hours: int = 24
+    idempotency_wait_seconds: float = 10.0
+    api_key_cache_seconds: float = 30.0
+    outbox_poll_seconds: float = 0.5
+
+    @field_validator("issuer_maintenance", mode="before")
+    @classmethod
+    def _split_windows(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'haetae.db').as_posix()}"
+
+    def issuer_list(self) -> list[IssuerSettings]:
+        if not self.issuer_maintenance:
+            return self.issuers
+        windows = [MaintenanceWindow.parse(w) for w in self.issuer_maintenance]
+        return [issuer.model_copy(update={"maintenance": windows}) for issuer in self.issuers]

@@ -1,0 +1,1 @@
+"""Merchants: who takes payments, and their card-data and amount policies."""

@@ -1,0 +1,1 @@
+"""Issuer ports and adapters."""

@@ -1,0 +1,1 @@
+"""API keys and scopes, card-data cryptography."""
