@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -75,13 +76,13 @@ async def create_api_key(
     return f"{KEY_PREFIX}_{key_id}_{secret}"
 
 
+_TOKEN = re.compile(r"hae_(key_[0-9a-z]{26})_([A-Za-z0-9_-]{20,})")
+
+
 def _split(token: str) -> tuple[str, str] | None:
-    # key ids look like key_xxxx: the token is hae_key_xxxx_secret.
-    prefix, _, rest = token.partition("_")
-    key_id, sep, secret = rest.rpartition("_") if rest.count("_") >= 2 else ("", "", "")
-    if prefix != KEY_PREFIX or not sep or not key_id.startswith("key_") or not secret:
-        return None
-    return key_id, secret
+    """``hae_<key id>_<secret>``; the secret may itself contain ``_``."""
+    match = _TOKEN.fullmatch(token)
+    return (match.group(1), match.group(2)) if match else None
 
 
 class ApiKeyVerifier:

@@ -53,6 +53,19 @@ class IssuerReply:
     additional: str | None = None  # field 44: which check failed ("C" CVC, "B" birth date)
 
 
+@dataclass(frozen=True, slots=True)
+class ReversalRequest:
+    """An 0400 for an earlier authorization, matched by its RRN. It needs no card number:
+    under the ``none`` card policy the platform no longer has it when a merchant cancels."""
+
+    rrn: str
+    amount: int
+    currency: str
+    merchant_id: str
+    original_transmitted_at: datetime
+    stan: str | None = None  # the original STAN (field 90); None when it never came back
+
+
 class IssuerError(Exception):
     """Base of the failures that are not an answer from the issuer."""
 
@@ -69,7 +82,7 @@ class IssuerConnector(Protocol):
     async def authorize(self, request: AuthorizationRequest) -> IssuerReply: ...
 
     async def reverse(
-        self, original: AuthorizationRequest, *, reason: Literal["timeout", "cancel"]
+        self, original: ReversalRequest, *, reason: Literal["timeout", "cancel"]
     ) -> IssuerReply:
         """Send an 0400 for ``original`` (matched by its RRN). Raises IssuerError if the
         issuer could not be reached or did not answer; callers retry."""

@@ -1,0 +1,109 @@
+"""The FastAPI application: every domain's router, errors in one shape, health and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from haetae import __version__
+from haetae.catalog import negotiate_locale
+from haetae.config import Settings
+from haetae.errors import HaetaeError
+from haetae.services import Services, build_services
+
+log = structlog.get_logger(__name__)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _error_response(request: Request, error: HaetaeError) -> JSONResponse:
+    services: Services = request.app.state.services
+    locale = negotiate_locale(request.headers.get("accept-language"))
+    rendered = services.catalog.render_error(
+        error.code, locale, field=error.field, params=error.params
+    )
+    status = error.status_code or services.catalog.entry(error.code).status
+    return JSONResponse({"error": rendered.model_dump()}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HaetaeError)
+    async def _haetae_error(request: Request, error: HaetaeError) -> JSONResponse:
+        return _error_response(request, error)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {"loc": ("body",), "msg": "invalid"}
+        field = _field_path(tuple(first.get("loc", ())))
+        detail = str(first.get("msg", "invalid"))
+        return _error_response(
+            request,
+            HaetaeError("request_invalid", field=field, params={"field": field, "detail": detail}),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 404:
+            return _error_response(request, HaetaeError("not_found"))
+        return JSONResponse({"error": {"code": "http_error", "message": str(error.detail)}},
+                            status_code=error.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.error("unhandled_error", path=request.url.path, error=repr(error))
+        return _error_response(request, HaetaeError("internal_error"))
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or Settings()
+    services = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    app = FastAPI(
+        title="Haetae",
+        version=__version__,
+        summary="Customer protection for digital banks and payment companies",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+
+    from haetae.console.routes import router as console_router
+    from haetae.notify.api import router as notify_router
+    from haetae.payments.api import router as payments_router
+
+    app.include_router(payments_router)
+    app.include_router(notify_router)
+    app.include_router(console_router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        from sqlalchemy import text
+
+        async with services.db.sessions() as session:
+            await session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,196 @@
+"""The `haetae` command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from haetae.config import MaintenanceWindow, Settings
+
+app = typer.Typer(help="Haetae: customer protection for digital banks and payment companies.",
+                  no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for merchants and the bank's own services.",
+                       no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+vault_app = typer.Typer(help="The card vault's encryption keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+app.add_typer(vault_app, name="vault")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate every table (Alembic)."""
+    from haetae.db.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.effective_database_url)
+    console.print(f"database at head: {settings.effective_database_url}")
+
+
+@keys_app.command("create")
+def keys_create(
+    merchant: Annotated[str | None, typer.Option(help="Merchant name (created if new)")] = None,
+    service: Annotated[str | None, typer.Option(help="Name of one of the bank's systems")] = None,
+    scope: Annotated[list[str] | None, typer.Option(help="Scope for a service key (repeat)")] = None,
+    card_policy: Annotated[str, typer.Option(help="Merchant card policy: none or vault")] = "none",
+) -> None:
+    """Create an API key; its secret is printed once, as the last line."""
+    from haetae.db.engine import Database
+    from haetae.db.migrate import upgrade
+    from haetae.merchants.service import get_or_create_merchant
+    from haetae.security.api_keys import ALL_SCOPES, create_api_key
+
+    if (merchant is None) == (service is None):
+        raise typer.BadParameter("give exactly one of --merchant or --service")
+    if card_policy not in ("none", "vault"):
+        raise typer.BadParameter("--card-policy must be none or vault")
+    scopes = list(scope or [])
+    if service is not None and not scopes:
+        raise typer.BadParameter(f"a service key needs --scope ({', '.join(ALL_SCOPES)})")
+    unknown = set(scopes) - set(ALL_SCOPES)
+    if unknown:
+        raise typer.BadParameter(f"unknown scope(s): {', '.join(sorted(unknown))}")
+    settings = _settings()
+    upgrade(settings.effective_database_url)
+
+    async def _create() -> str:
+        db = Database(settings.effective_database_url)
+        try:
+            async with db.transaction() as session:
+                if merchant is not None:
+                    row = await get_or_create_merchant(
+                        session, merchant, card_policy="vault" if card_policy == "vault" else "none"
+                    )
+                    return await create_api_key(
+                        session, kind="merchant", name=merchant, scopes=["payments"],
+                        merchant_id=row.id,
+                    )
+                assert service is not None
+                return await create_api_key(session, kind="service", name=service, scopes=scopes)
+        finally:
+            await db.dispose()
+
+    key = asyncio.run(_create())
+    console.print("API key created; it is shown only now. Keep it secret.")
+    typer.echo(key)
+
+
+@vault_app.command("rotate")
+def vault_rotate() -> None:
+    """Make a new data key and re-encrypt every stored card under it."""
+    from haetae.db.engine import Database
+    from haetae.db.migrate import upgrade
+    from haetae.payments.vault import CardVault
+    from haetae.security.card_crypto import CardSecrets
+
+    settings = _settings()
+    upgrade(settings.effective_database_url)
+
+    async def _rotate() -> tuple[str, int]:
+        db = Database(settings.effective_database_url)
+        vault = CardVault(CardSecrets.from_settings(settings))
+        try:
+            with Progress(TextColumn("re-encrypting cards"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=console) as progress:
+                task = progress.add_task("rotate", total=None)
+
+                def _advance(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                async with db.transaction() as session:
+                    return await vault.rotate(session, _advance)
+        finally:
+            await db.dispose()
+
+    key_id, count = asyncio.run(_rotate())
+    console.print(f"new data key {key_id}; {count} card(s) re-encrypted; old keys retired")
+
+
+@app.command("issuer-sim")
+def issuer_sim(
+    host: str = "127.0.0.1",
+    port: int = 8583,
+    latency_ms: Annotated[float, typer.Option(help="Added to every answer")] = 0.0,
+    drop_rate: Annotated[float, typer.Option(help="Share of requests dropped unanswered")] = 0.0,
+    maintenance: Annotated[
+        list[str] | None, typer.Option(help="Daily window in Asia/Seoul, e.g. 23:30-00:30")
+    ] = None,
+) -> None:
+    """Run the issuer simulator (ISO 8583 over TCP) with its test cards."""
+    from haetae.issuer_sim.cards import describe_test_cards
+    from haetae.issuer_sim.server import main as sim_main
+    from haetae.logging import configure_logging
+
+    configure_logging()
+    windows = [MaintenanceWindow.parse(w) for w in maintenance or []]
+    table = Table("card", "brand", "behaviour", title=f"issuer simulator on {host}:{port}")
+    for card in describe_test_cards():
+        table.add_row(card["number"], card["brand"], card["behaviour"])
+    console.print(table)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(sim_main(host, port, latency_ms, drop_rate,
+                             [(w.start, w.end) for w in windows]))
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    demo: Annotated[bool, typer.Option(help="Seed demo data and run the issuer simulator")] = False,
+) -> None:
+    """Start the API and console (and, with --demo, demo data and the issuer simulator)."""
+    import uvicorn
+
+    from haetae.app import create_app
+    from haetae.db.migrate import upgrade
+    from haetae.logging import configure_logging
+    from haetae.services import build_services
+
+    settings = _settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    upgrade(settings.effective_database_url)
+    services = build_services(settings)
+
+    async def _run() -> None:
+        simulator = None
+        if demo:
+            from haetae.demo import seed_demo
+            from haetae.issuer_sim.server import IssuerSimulator
+
+            issuer = settings.issuer_list()[0]
+            simulator = IssuerSimulator(issuer.host, issuer.port)
+            await simulator.start()
+            keys = await seed_demo(services.db)
+            console.rule("Haetae demo")
+            console.print(f"console:  http://{host}:{port}/   checkout: http://{host}:{port}/checkout")
+            console.print(f"API docs: http://{host}:{port}/docs")
+            console.print(f"issuer simulator: {issuer.host}:{simulator.port}")
+            console.print(f"admin (service) key: {keys.admin_key}")
+            console.print(f"vault merchant key:  {keys.vault_merchant_key}")
+            console.print(f"demo merchant API key: {keys.merchant_key}")
+        config = uvicorn.Config(create_app(settings, services), host=host, port=port,
+                                log_config=None, access_log=False)
+        try:
+            await uvicorn.Server(config).serve()
+        finally:
+            if simulator is not None:
+                await simulator.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Server-rendered pages: the analyst console and the customer demo pages."""

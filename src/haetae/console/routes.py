@@ -1,0 +1,5 @@
+"""Placeholder router; the checkout page is added next."""
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)

@@ -1,0 +1,49 @@
+"""Typed FastAPI dependencies shared by every domain's routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+
+from haetae.catalog import Locale, negotiate_locale
+from haetae.errors import HaetaeError
+from haetae.security.api_keys import Principal, Scope
+from haetae.services import Services
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_locale(accept_language: Annotated[str | None, Header()] = None) -> Locale:
+    return negotiate_locale(accept_language)
+
+
+LocaleDep = Annotated[Locale, Depends(get_locale)]
+
+
+async def get_principal(
+    services: ServicesDep, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HaetaeError("unauthorized", field="Authorization")
+    principal = await services.api_keys.verify(token.strip())
+    if principal is None:
+        raise HaetaeError("unauthorized", field="Authorization")
+    return principal
+
+
+def require_scope(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    async def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.allows(scope):
+            raise HaetaeError("forbidden", params={"scope": scope})
+        return principal
+
+    return _check

@@ -1,0 +1,53 @@
+"""Inbox use cases. Writes go through the caller's transaction, with an outbox event."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from haetae.bus.outbox import add_event
+from haetae.db.base import new_id
+from haetae.notify.models import InboxItem
+
+
+async def post_to_inbox(
+    session: AsyncSession,
+    *,
+    customer_id: str,
+    kind: str,
+    title: str,
+    body: str,
+    banner: bool = False,
+) -> str:
+    item_id = new_id("inb")
+    session.add(
+        InboxItem(
+            id=item_id, customer_id=customer_id, kind=kind, title=title, body=body, banner=banner
+        )
+    )
+    # The event names the item, not its body: a step-up code has no business on the bus.
+    add_event(
+        session,
+        "notification.inbox_posted",
+        {"inbox_item_id": item_id, "customer_id": customer_id, "kind": kind},
+    )
+    return item_id
+
+
+async def list_inbox(session: AsyncSession, customer_id: str, limit: int = 50) -> list[InboxItem]:
+    query = (
+        select(InboxItem)
+        .where(InboxItem.customer_id == customer_id, InboxItem.dismissed.is_(False))
+        .order_by(InboxItem.created_at.desc(), InboxItem.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def mark_read(session: AsyncSession, customer_id: str, item_id: str) -> bool:
+    result = await session.execute(
+        update(InboxItem)
+        .where(InboxItem.id == item_id, InboxItem.customer_id == customer_id)
+        .values(read=True)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

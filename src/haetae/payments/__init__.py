@@ -1,0 +1,1 @@
+"""Key-in (card-not-present) payments: validate, tokenize, score, step up, authorize."""

@@ -1,0 +1,125 @@
+"""Idempotency-Key handling: the first request wins, every retry gets its response.
+
+The key row is inserted in its own transaction before any work; the primary key makes two
+concurrent first requests impossible, so the loser waits for the winner's response instead
+of authorizing a second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from haetae.db.engine import Database
+from haetae.errors import HaetaeError
+from haetae.payments.models import IdempotencyRecord
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status: int
+    body: dict[str, Any]
+
+
+def request_fingerprint(key: bytes, body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+class IdempotencyKeys:
+    def __init__(self, db: Database, *, ttl: timedelta, wait_seconds: float) -> None:
+        self._db = db
+        self._ttl = ttl
+        self._wait_seconds = wait_seconds
+
+    async def claim(
+        self, merchant_id: str, key: str, request_hash: str, now: datetime
+    ) -> StoredResponse | None:
+        """None: this request owns the key and must do the work. Otherwise the response to
+        replay. Raises 409 for a different body or a first request still running."""
+        deadline = time.monotonic() + self._wait_seconds
+        while True:
+            try:
+                async with self._db.transaction() as session:
+                    await session.execute(
+                        delete(IdempotencyRecord).where(
+                            IdempotencyRecord.merchant_id == merchant_id,
+                            IdempotencyRecord.key == key,
+                            IdempotencyRecord.expires_at < now,
+                        )
+                    )
+                    session.add(
+                        IdempotencyRecord(
+                            merchant_id=merchant_id,
+                            key=key,
+                            request_hash=request_hash,
+                            created_at=now,
+                            expires_at=now + self._ttl,
+                        )
+                    )
+                return None
+            except IntegrityError:
+                pass
+            async with self._db.sessions() as session:
+                record = await session.get(IdempotencyRecord, (merchant_id, key))
+            if record is None:
+                continue  # expired and deleted between our two looks: try to claim again
+            if not hmac.compare_digest(record.request_hash, request_hash):
+                raise HaetaeError("idempotency_key_reused", field="Idempotency-Key")
+            if record.status == "completed" and record.response_body is not None:
+                return StoredResponse(record.response_status or 200, record.response_body)
+            if time.monotonic() >= deadline:
+                raise HaetaeError("idempotency_in_progress", field="Idempotency-Key")
+            await asyncio.sleep(0.05)
+
+    @staticmethod
+    async def attach_payment(
+        session: AsyncSession, merchant_id: str, key: str, payment_id: str
+    ) -> None:
+        record = await session.get(IdempotencyRecord, (merchant_id, key))
+        if record is not None:
+            record.payment_id = payment_id
+
+    @staticmethod
+    async def complete(
+        session: AsyncSession, merchant_id: str, key: str, response: StoredResponse
+    ) -> None:
+        record = await session.get(IdempotencyRecord, (merchant_id, key))
+        if record is not None:
+            record.status = "completed"
+            record.response_status = response.status
+            record.response_body = response.body
+
+    async def release(self, merchant_id: str, key: str) -> None:
+        """Forget a claim whose request failed before doing anything (e.g. a 422)."""
+        async with self._db.transaction() as session:
+            await session.execute(
+                delete(IdempotencyRecord).where(
+                    IdempotencyRecord.merchant_id == merchant_id,
+                    IdempotencyRecord.key == key,
+                    IdempotencyRecord.status == "in_progress",
+                )
+            )
+
+    async def purge_expired(self, now: datetime) -> int:
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < now)
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def find_by_payment(session: AsyncSession, payment_id: str) -> IdempotencyRecord | None:
+    return await session.scalar(
+        select(IdempotencyRecord).where(IdempotencyRecord.payment_id == payment_id)
+    )

@@ -1,0 +1,544 @@
+"""Payment use cases: create (validate, tokenize, score, step up, authorize), complete a
+step-up, cancel, look up. Each database write is one short transaction; none is held open
+while the issuer is called."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from haetae.bus.outbox import add_event
+from haetae.catalog import Catalog, Locale, format_money
+from haetae.config import Settings
+from haetae.db.base import new_id
+from haetae.db.engine import Database
+from haetae.errors import HaetaeError
+from haetae.merchants.models import Merchant
+from haetae.notify.service import post_to_inbox
+from haetae.payments import metrics
+from haetae.payments.challenge import PendingCards, code_hash, new_code, step_up_result
+from haetae.payments.connectors.base import (
+    AuthorizationRequest,
+    CardDetails,
+    IssuerTimeout,
+    IssuerUnreachable,
+    StepUpResult,
+)
+from haetae.payments.connectors.mapping import outcome_for
+from haetae.payments.idempotency import IdempotencyKeys, StoredResponse, request_fingerprint
+from haetae.payments.issuers import IssuerRouter, ReversalWorker, new_rrn, reversal_request
+from haetae.payments.maintenance import maintenance_ends_at
+from haetae.payments.models import Payment, PaymentChallenge
+from haetae.payments.responses import http_status, payment_out
+from haetae.payments.schemas import PaymentCreate, PaymentOut
+from haetae.payments.validation import (
+    check_birth_or_business_no,
+    check_cvc,
+    check_expiry,
+    check_number,
+    check_password_2digits,
+)
+from haetae.payments.vault import CardVault
+from haetae.risk.engine import PaymentRiskInput, RiskEngine
+from haetae.security.card_crypto import CardSecrets, mask_pan
+
+log = structlog.get_logger(__name__)
+
+# The smallest card payment per currency (KRW 100 is the Korean norm); others: one unit.
+MINIMUM_AMOUNT = {"KRW": 100}
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    status_code: int
+    body: PaymentOut
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One create request on its way through the gateway."""
+
+    payment: Payment
+    merchant: Merchant
+    locale: Locale
+    idempotency_key: str | None
+    is_new: bool = True
+
+
+class PaymentService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: Settings,
+        catalog: Catalog,
+        card_secrets: CardSecrets,
+        vault: CardVault,
+        risk: RiskEngine,
+        issuers: IssuerRouter,
+        reversals: ReversalWorker,
+        idempotency: IdempotencyKeys,
+        pending_cards: PendingCards,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._catalog = catalog
+        self._secrets = card_secrets
+        self._vault = vault
+        self._risk = risk
+        self._issuers = issuers
+        self._reversals = reversals
+        self._idempotency = idempotency
+        self._pending = pending_cards
+        self._clock = clock
+
+    # --- create -------------------------------------------------------------------------
+
+    def _check_amount(self, merchant: Merchant, body: PaymentCreate, locale: Locale) -> None:
+        limit = merchant.amount_limits.get(body.currency)
+        if limit is None:
+            raise HaetaeError(
+                "currency_not_accepted", field="currency", params={"currency": body.currency}
+            )
+        minimum = MINIMUM_AMOUNT.get(body.currency, 1)
+        if body.amount < minimum:
+            raise HaetaeError(
+                "amount_invalid",
+                field="amount",
+                params={"minimum": format_money(minimum, body.currency, locale)},
+            )
+        if body.amount > limit:
+            raise HaetaeError(
+                "amount_over_limit",
+                field="amount",
+                params={"limit": format_money(limit, body.currency, locale)},
+            )
+
+    async def create(
+        self,
+        merchant: Merchant,
+        body: PaymentCreate,
+        *,
+        locale: Locale,
+        idempotency_key: str | None,
+    ) -> PaymentResult:
+        # Request errors (422) are answered before the key is claimed: like Stripe, a request
+        # that never started may be corrected and sent again with the same key.
+        self._check_amount(merchant, body, locale)
+        if idempotency_key is not None:
+            fingerprint = request_fingerprint(
+                self._secrets.fingerprint_key, body.model_dump(mode="json")
+            )
+            replay = await self._idempotency.claim(
+                merchant.id, idempotency_key, fingerprint, self._clock()
+            )
+            if replay is not None:
+                return PaymentResult(replay.status, PaymentOut.model_validate(replay.body))
+        try:
+            return await self._create(merchant, body, locale, idempotency_key)
+        except BaseException:
+            if idempotency_key is not None:
+                await self._idempotency.release(merchant.id, idempotency_key)
+            raise
+
+    async def _create(
+        self, merchant: Merchant, body: PaymentCreate, locale: Locale, key: str | None
+    ) -> PaymentResult:
+        now = self._clock()
+        payment = Payment(
+            id=new_id("pay"),
+            merchant_id=merchant.id,
+            order_id=body.order_id,
+            customer_id=body.customer_id,
+            amount=body.amount,
+            currency=body.currency,
+            status="pending",
+            locale=locale,
+            device_id=body.device.id if body.device else None,
+            ip=body.device.ip if body.device else None,
+            internal_flags=[],
+            risk_reasons=[],
+            reversal_status="none",
+            reversal_attempts=0,
+            created_at=now,
+        )
+        attempt = _Attempt(payment, merchant, locale, key)
+        try:
+            card = self._read_card(payment, body, now)
+        except HaetaeError as error:
+            self._fail(payment, "failed", error.code, error.field)
+            return await self._finish(attempt)
+
+        if merchant.card_policy == "vault":
+            async with self._db.transaction() as session:
+                payment.card_token = await self._vault.store(
+                    session,
+                    merchant_id=merchant.id,
+                    pan=card.pan,
+                    fingerprint=payment.card_fingerprint or "",
+                    brand=payment.card_brand or "",
+                    masked=payment.card_masked or "",
+                    exp_month=card.exp_month,
+                    exp_year=card.exp_year,
+                )
+
+        decision = await self._risk.assess_payment(
+            PaymentRiskInput(
+                merchant_id=merchant.id,
+                customer_id=body.customer_id,
+                amount=body.amount,
+                currency=body.currency,
+                card_fingerprint=payment.card_fingerprint or "",
+                card_brand=payment.card_brand or "",
+                challenge_threshold=merchant.challenge_thresholds.get(body.currency),
+                device_id=payment.device_id,
+                ip=payment.ip,
+            )
+        )
+        payment.risk_decision, payment.risk_score = decision.decision, decision.score
+        payment.risk_reasons = list(decision.reasons)
+        if decision.decision == "block":
+            self._fail(payment, "declined", "fraud_suspected", None)
+            return await self._finish(attempt)
+        if decision.decision == "challenge":
+            return await self._start_challenge(attempt, card, source="risk")
+        # "review" lets the payment through; the analyst queue arrives with the fraud engine.
+        return await self._authorize(attempt, card, authentication=None)
+
+    def _read_card(self, payment: Payment, body: PaymentCreate, now: datetime) -> CardDetails:
+        """Validate the typed card; fills brand, mask and fingerprint as soon as the number
+        is readable, so even a failed attempt is attributed to its card."""
+        typed = body.card
+        checked = check_number(typed.number)
+        payment.card_brand = checked.brand
+        payment.card_masked = mask_pan(checked.pan)
+        payment.card_fingerprint = self._secrets.fingerprint(checked.pan)
+        exp_year = check_expiry(typed.exp_month, typed.exp_year, now)
+        cvc = check_cvc(typed.cvc, checked.brand) if typed.cvc is not None else None
+        birth = (
+            check_birth_or_business_no(typed.birth_or_business_no)
+            if typed.birth_or_business_no is not None
+            else None
+        )
+        password = (
+            check_password_2digits(typed.password_2digits)
+            if typed.password_2digits is not None
+            else None
+        )
+        if checked.brand == "domestic" and birth is None:
+            raise HaetaeError("card_verification_required", field="card.birth_or_business_no")
+        if cvc is None and birth is None:
+            raise HaetaeError("card_verification_required", field="card.cvc")
+        return CardDetails(
+            pan=checked.pan,
+            exp_month=typed.exp_month,
+            exp_year=exp_year,
+            cvc=cvc,
+            birth_or_business_no=birth,
+            password_2digits=password,
+        )
+
+    @staticmethod
+    def _fail(
+        payment: Payment,
+        status: str,
+        code: str,
+        field: str | None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        payment.status = status
+        payment.error_code = code
+        payment.error_field = field
+        payment.error_params = params
+
+    # --- authorization ------------------------------------------------------------------
+
+    async def _authorize(
+        self, attempt: _Attempt, card: CardDetails, authentication: StepUpResult | None
+    ) -> PaymentResult:
+        payment = attempt.payment
+        issuer = self._issuers.route(card.pan)
+        payment.issuer_name = issuer.settings.name
+        now = self._clock()
+        ends_at = maintenance_ends_at(issuer.settings.maintenance, now)
+        if ends_at is not None:
+            self._fail(
+                payment, "failed", "issuer_maintenance", None, {"ends_at": ends_at.isoformat()}
+            )
+            return await self._finish(attempt)
+
+        payment.status = "authorizing"
+        payment.rrn = new_rrn()
+        payment.transmitted_at = now
+        payment.eci = authentication.eci if authentication else None
+        # Record the attempt before calling out: if this process dies mid-call, the sweep
+        # finds it "authorizing" and reverses it.
+        async with self._db.transaction() as session:
+            await self._save(session, attempt)
+
+        request = AuthorizationRequest(
+            card=card,
+            amount=payment.amount,
+            currency=payment.currency,
+            merchant_id=payment.merchant_id,
+            rrn=payment.rrn,
+            transmitted_at=now,
+            authentication=authentication,
+        )
+        with metrics.ISSUER_SECONDS.labels(issuer.settings.name).time():
+            try:
+                reply = await issuer.connector.authorize(request)
+            except IssuerUnreachable:
+                self._fail(payment, "failed", "issuer_unreachable", None)
+                return await self._finish(attempt)
+            except IssuerTimeout as timeout:
+                payment.stan = getattr(timeout, "stan", None)
+                self._fail(payment, "failed", "issuer_timeout", None)
+                payment.reversal_status, payment.reversal_reason = "pending", "timeout"
+                result = await self._finish(attempt)
+                self._reversals.schedule(payment.id)
+                return result
+
+        payment.stan = reply.stan
+        payment.issuer_response_code = reply.response_code
+        outcome = outcome_for(reply.response_code, reply.additional)
+        payment.internal_flags = [*payment.internal_flags, *outcome.flags]
+        if outcome.status == "approved":
+            payment.status = "approved"
+            payment.approval_code = reply.approval_code
+            payment.authorized_at = self._clock()
+            return await self._finish(attempt)
+        if outcome.status == "challenge_required":
+            if authentication is not None:
+                # The issuer still wants proof after a passed step-up: do not loop.
+                self._fail(payment, "failed", "authentication_failed", None)
+                return await self._finish(attempt)
+            return await self._start_challenge(attempt, card, source="issuer")
+        assert outcome.error_code is not None
+        self._fail(payment, outcome.status, outcome.error_code, outcome.field)
+        return await self._finish(attempt)
+
+    # --- step-up ------------------------------------------------------------------------
+
+    async def _start_challenge(
+        self, attempt: _Attempt, card: CardDetails, *, source: str
+    ) -> PaymentResult:
+        payment = attempt.payment
+        payment.status = "challenge_required"
+        code = new_code()
+        ttl = self._settings.otp_ttl_seconds
+        challenge = PaymentChallenge(
+            payment_id=payment.id,
+            code_hash=code_hash(self._secrets.fingerprint_key, payment.id, code),
+            attempts=0,
+            max_attempts=self._settings.otp_max_attempts,
+            status="pending",
+            source=source,
+            expires_at=self._clock() + timedelta(seconds=ttl),
+        )
+        self._pending.put(payment.id, card, ttl)
+        title, text = self._catalog.render_notice(
+            "payment_otp",
+            attempt.locale,
+            {
+                "merchant": attempt.merchant.name,
+                "amount": format_money(payment.amount, payment.currency, attempt.locale),
+                "otp": code,
+                "minutes": ttl // 60,
+            },
+        )
+
+        async def _also(session: AsyncSession) -> None:
+            session.add(challenge)
+            await post_to_inbox(
+                session, customer_id=payment.customer_id, kind="payment_otp", title=title, body=text
+            )
+
+        return await self._finish(attempt, extra=_also, challenge=challenge)
+
+    async def complete_challenge(
+        self, merchant_id: str | None, payment_id: str, otp: str, locale: Locale
+    ) -> PaymentResult:
+        async with self._db.transaction() as session:
+            payment, challenge = await self._load_for_challenge(session, merchant_id, payment_id)
+            merchant = await session.get(Merchant, payment.merchant_id)
+            assert merchant is not None
+            attempt = _Attempt(payment, merchant, locale, None, is_new=False)
+            if self._clock() >= challenge.expires_at:
+                challenge.status = "failed"
+                self._fail(payment, "failed", "challenge_expired", None)
+                self._pending.discard(payment.id)
+                self._add_payment_event(session, payment)
+                return self._result(payment, locale)
+            expected = code_hash(self._secrets.fingerprint_key, payment.id, otp.strip())
+            if not hmac.compare_digest(expected, challenge.code_hash):
+                challenge.attempts += 1
+                if challenge.attempts >= challenge.max_attempts:
+                    challenge.status = "failed"
+                    self._fail(payment, "failed", "authentication_failed", "otp")
+                    self._pending.discard(payment.id)
+                    self._add_payment_event(session, payment)
+                    return self._result(payment, locale)
+                body = payment_out(payment, self._catalog, locale, challenge=challenge)
+                body.error = self._catalog.render_error(
+                    "otp_incorrect",
+                    locale,
+                    field="otp",
+                    params={"attempts_left": challenge.max_attempts - challenge.attempts},
+                )
+                return PaymentResult(self._catalog.entry("otp_incorrect").status, body)
+            challenge.status = "passed"
+            payment.status = "authorizing"  # claimed: a concurrent correct code gets a 409
+        card = self._pending.take(payment.id)
+        if card is None:
+            self._fail(payment, "failed", "challenge_expired", None)
+            return await self._finish(attempt)
+        return await self._authorize(attempt, card, step_up_result(payment.card_brand))
+
+    async def _load_for_challenge(
+        self, session: AsyncSession, merchant_id: str | None, payment_id: str
+    ) -> tuple[Payment, PaymentChallenge]:
+        payment = await self._get_owned(session, merchant_id, payment_id, lock=True)
+        challenge = await session.get(PaymentChallenge, payment_id, with_for_update=True)
+        if payment.status != "challenge_required" or challenge is None:
+            raise HaetaeError("challenge_not_pending", field="otp")
+        return payment, challenge
+
+    # --- cancel and read ----------------------------------------------------------------
+
+    async def cancel(self, merchant_id: str | None, payment_id: str, locale: Locale) -> PaymentResult:
+        async with self._db.transaction() as session:
+            payment = await self._get_owned(session, merchant_id, payment_id, lock=True)
+            if payment.status != "approved":
+                raise HaetaeError(
+                    "payment_not_cancellable",
+                    params={"status": payment.status},
+                    status_code=409,
+                )
+            payment.status = "cancelling"
+        issuer = self._issuers.by_name(payment.issuer_name or "")
+        try:
+            reply = await issuer.connector.reverse(reversal_request(payment), reason="cancel")
+            ok = reply.response_code in ("00", "25")
+        except (IssuerUnreachable, IssuerTimeout):
+            ok = False
+        async with self._db.transaction() as session:
+            session.add(payment)
+            if ok:
+                payment.status = "cancelled"
+                payment.cancelled_at = self._clock()
+                payment.reversal_status, payment.reversal_reason = "done", "cancel"
+                self._add_payment_event(session, payment)
+            else:
+                payment.status = "approved"  # nothing changed: the merchant may try again
+        if not ok:
+            raise HaetaeError("issuer_unreachable")
+        return self._result(payment, locale)
+
+    async def get(self, merchant_id: str | None, payment_id: str, locale: Locale) -> PaymentOut:
+        async with self._db.sessions() as session:
+            payment = await self._get_owned(session, merchant_id, payment_id)
+            challenge = await session.get(PaymentChallenge, payment_id)
+        return payment_out(payment, self._catalog, locale, challenge=challenge)
+
+    @staticmethod
+    async def _get_owned(
+        session: AsyncSession, merchant_id: str | None, payment_id: str, *, lock: bool = False
+    ) -> Payment:
+        """A merchant sees only its own payments; another's is "not found", not "forbidden",
+        so ids reveal nothing. ``merchant_id`` None is one of the bank's own services."""
+        query = select(Payment).where(Payment.id == payment_id)
+        if merchant_id is not None:
+            query = query.where(Payment.merchant_id == merchant_id)
+        if lock:
+            query = query.with_for_update()
+        payment = await session.scalar(query)
+        if payment is None:
+            raise HaetaeError("payment_not_found", field="id")
+        return payment
+
+    # --- persistence --------------------------------------------------------------------
+
+    async def _save(self, session: AsyncSession, attempt: _Attempt) -> None:
+        session.add(attempt.payment)
+        if attempt.is_new:
+            await session.flush()
+            attempt.is_new = False
+            if attempt.idempotency_key is not None:
+                await IdempotencyKeys.attach_payment(
+                    session, attempt.merchant.id, attempt.idempotency_key, attempt.payment.id
+                )
+
+    def _add_payment_event(self, session: AsyncSession, payment: Payment) -> None:
+        add_event(
+            session,
+            f"payment.{payment.status}",
+            {
+                "payment_id": payment.id,
+                "merchant_id": payment.merchant_id,
+                "customer_id": payment.customer_id,
+                "order_id": payment.order_id,
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "status": payment.status,
+                "error_code": payment.error_code,
+                "flags": payment.internal_flags,
+                "card": {
+                    "brand": payment.card_brand,
+                    "masked": payment.card_masked,
+                    "fingerprint": payment.card_fingerprint,
+                },
+                "risk": {"decision": payment.risk_decision, "score": payment.risk_score},
+                "device_id": payment.device_id,
+                "ip": payment.ip,
+                "occurred_at": self._clock().isoformat(),
+            },
+        )
+
+    def _result(
+        self, payment: Payment, locale: Locale, challenge: PaymentChallenge | None = None
+    ) -> PaymentResult:
+        body = payment_out(payment, self._catalog, locale, challenge=challenge)
+        return PaymentResult(http_status(payment, self._catalog), body)
+
+    async def _finish(
+        self,
+        attempt: _Attempt,
+        *,
+        extra: Callable[[AsyncSession], Any] | None = None,
+        challenge: PaymentChallenge | None = None,
+    ) -> PaymentResult:
+        """Write the payment's outcome, its event and the idempotent response together."""
+        payment = attempt.payment
+        result = self._result(payment, attempt.locale, challenge)
+        async with self._db.transaction() as session:
+            await self._save(session, attempt)
+            if extra is not None:
+                await extra(session)
+            self._add_payment_event(session, payment)
+            if attempt.idempotency_key is not None:
+                await IdempotencyKeys.complete(
+                    session,
+                    attempt.merchant.id,
+                    attempt.idempotency_key,
+                    StoredResponse(result.status_code, result.body.model_dump(mode="json")),
+                )
+        metrics.PAYMENTS.labels(payment.status, payment.error_code or "").inc()
+        log.info(
+            "payment.finished",
+            payment_id=payment.id,
+            status=payment.status,
+            card=payment.card_masked,
+            error_code=payment.error_code,
+            issuer_response=payment.issuer_response_code,
+            flags=payment.internal_flags,
+        )
+        return result

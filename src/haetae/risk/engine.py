@@ -1,0 +1,46 @@
+"""The risk port payments call before authorization, and a provisional implementation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Decision = Literal["allow", "challenge", "review", "block"]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRiskInput:
+    merchant_id: str
+    customer_id: str
+    amount: int
+    currency: str
+    card_fingerprint: str
+    card_brand: str
+    challenge_threshold: int | None
+    device_id: str | None = None
+    ip: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    decision: Decision
+    score: int  # 0-100
+    reasons: list[str] = field(default_factory=list)
+
+
+class RiskEngine(Protocol):
+    async def assess_payment(self, event: PaymentRiskInput) -> RiskDecision: ...
+
+
+class ProvisionalRiskEngine:
+    """Steps up payments at or above the merchant's amount threshold; allows the rest.
+
+    Issuer-driven step-up (the issuer's soft decline "1A") is handled by the gateway, so the
+    test card that always asks for it does not need a rule here. The fraud detection issue
+    replaces this with features, rules and a model.
+    """
+
+    async def assess_payment(self, event: PaymentRiskInput) -> RiskDecision:
+        if event.challenge_threshold is not None and event.amount >= event.challenge_threshold:
+            return RiskDecision("challenge", 60, ["amount_at_or_above_step_up_threshold"])
+        return RiskDecision("allow", 5, [])

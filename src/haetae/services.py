@@ -1,0 +1,103 @@
+"""The platform's long-lived parts, built once from settings and shared by the app, the CLI
+and the tests (no module-level globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from haetae.bus import InProcessBus, OutboxRelay
+from haetae.bus.base import Bus
+from haetae.catalog import Catalog, catalog
+from haetae.config import Settings
+from haetae.db.base import utcnow
+from haetae.db.engine import Database
+from haetae.payments.challenge import PendingCards
+from haetae.payments.connectors.base import IssuerConnector
+from haetae.payments.connectors.iso8583 import Iso8583Connector
+from haetae.payments.idempotency import IdempotencyKeys
+from haetae.payments.issuers import Issuer, IssuerRouter, ReversalWorker
+from haetae.payments.service import PaymentService
+from haetae.payments.vault import CardVault
+from haetae.risk.engine import ProvisionalRiskEngine, RiskEngine
+from haetae.security.api_keys import ApiKeyVerifier
+from haetae.security.card_crypto import CardSecrets
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    bus: Bus
+    relay: OutboxRelay
+    catalog: Catalog
+    card_secrets: CardSecrets
+    vault: CardVault
+    api_keys: ApiKeyVerifier
+    issuers: IssuerRouter
+    reversals: ReversalWorker
+    payments: PaymentService
+    clock: Callable[[], datetime]
+
+    async def start(self) -> None:
+        self.relay.start()
+        self.reversals.start()
+
+    async def stop(self) -> None:
+        await self.reversals.stop()
+        await self.relay.stop()
+        await self.issuers.close()
+        await self.bus.close()
+        await self.db.dispose()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    risk: RiskEngine | None = None,
+    connector_factory: Callable[..., IssuerConnector] = Iso8583Connector,
+) -> Services:
+    db = Database(settings.effective_database_url)
+    bus = InProcessBus()
+    relay = OutboxRelay(db, bus, poll_seconds=settings.outbox_poll_seconds)
+    db.on_events_committed(relay.wake)
+    texts = catalog()
+    card_secrets = CardSecrets.from_settings(settings)
+    vault = CardVault(card_secrets)
+    router = IssuerRouter(
+        [Issuer(issuer, connector_factory(issuer)) for issuer in settings.issuer_list()]
+    )
+    reversals = ReversalWorker(db, router, clock=clock)
+    payments = PaymentService(
+        db=db,
+        settings=settings,
+        catalog=texts,
+        card_secrets=card_secrets,
+        vault=vault,
+        risk=risk or ProvisionalRiskEngine(),
+        issuers=router,
+        reversals=reversals,
+        idempotency=IdempotencyKeys(
+            db,
+            ttl=timedelta(hours=settings.idempotency_ttl_hours),
+            wait_seconds=settings.idempotency_wait_seconds,
+        ),
+        pending_cards=PendingCards(),
+        clock=clock,
+    )
+    return Services(
+        settings=settings,
+        db=db,
+        bus=bus,
+        relay=relay,
+        catalog=texts,
+        card_secrets=card_secrets,
+        vault=vault,
+        api_keys=ApiKeyVerifier(db, ttl=settings.api_key_cache_seconds),
+        issuers=router,
+        reversals=reversals,
+        payments=payments,
+        clock=clock,
+    )

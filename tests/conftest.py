@@ -1,0 +1,124 @@
+"""Shared fixtures: a real database per test (SQLite file by default, PostgreSQL when
+HAETAE_TEST_DATABASE_URL is set), a real issuer simulator on loopback, the real app."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from haetae.app import create_app
+from haetae.config import IssuerSettings, Settings
+from haetae.db.base import utcnow
+from haetae.db.migrate import upgrade
+from haetae.issuer_sim.server import IssuerSimulator
+from haetae.services import Services, build_services
+
+PG_URL = os.environ.get("HAETAE_TEST_DATABASE_URL", "")
+
+
+class Clock:
+    """A clock tests can move; defaults to real time."""
+
+    def __init__(self) -> None:
+        self.fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.fixed or utcnow()
+
+
+@pytest.fixture(scope="session")
+def _database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Migrate once per session: a SQLite file to copy, or a PostgreSQL schema to reuse."""
+    if PG_URL:
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        engine = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        sep = "&" if "?" in PG_URL else "?"
+        url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+        upgrade(url)
+        yield url
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+    else:
+        path = tmp_path_factory.mktemp("template") / "haetae.db"
+        upgrade(f"sqlite:///{path}")
+        yield str(path)
+
+
+@pytest.fixture
+def database_url(_database_template: str, tmp_path: Path) -> str:
+    if PG_URL:
+        engine = sa.create_engine(
+            _database_template.replace("postgresql://", "postgresql+psycopg://", 1)
+        )
+        with engine.begin() as conn:
+            tables = conn.execute(
+                sa.text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                    "AND tablename <> 'alembic_version'"
+                )
+            ).scalars()
+            names = ", ".join(f'"{t}"' for t in tables)
+            if names:
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return _database_template
+    target = tmp_path / "haetae.db"
+    shutil.copyfile(_database_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+async def issuer_sim() -> AsyncIterator[IssuerSimulator]:
+    sim = IssuerSimulator("127.0.0.1", 0)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, issuer_sim: IssuerSimulator) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        master_key=base64.b64encode(os.urandom(32)).decode(),
+        fingerprint_key=base64.b64encode(os.urandom(32)).decode(),
+        issuers=[
+            IssuerSettings(
+                name="sim", port=issuer_sim.port, timeout_seconds=0.5, connect_timeout_seconds=0.5
+            )
+        ],
+        idempotency_wait_seconds=5.0,
+    )
+
+
+@pytest.fixture
+async def services(settings: Settings, clock: Clock) -> AsyncIterator[Services]:
+    built = build_services(settings, clock=clock)
+    await built.start()
+    yield built
+    await built.stop()
+
+
+@pytest.fixture
+async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(services.settings, services)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://haetae.test") as c:
+        yield c
