@@ -56,8 +56,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
         if error.status_code == 404:
             return _error_response(request, HaetaeError("not_found"))
-        return JSONResponse({"error": {"code": "http_error", "message": str(error.detail)}},
-                            status_code=error.status_code)
+        return JSONResponse(
+            {"error": {"code": "http_error", "message": str(error.detail)}},
+            status_code=error.status_code,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -13,10 +13,13 @@ from rich.table import Table
 
 from haetae.config import MaintenanceWindow, Settings
 
-app = typer.Typer(help="Haetae: customer protection for digital banks and payment companies.",
-                  no_args_is_help=True)
-keys_app = typer.Typer(help="API keys for merchants and the bank's own services.",
-                       no_args_is_help=True)
+app = typer.Typer(
+    help="Haetae: customer protection for digital banks and payment companies.",
+    no_args_is_help=True,
+)
+keys_app = typer.Typer(
+    help="API keys for merchants and the bank's own services.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 vault_app = typer.Typer(help="The card vault's encryption keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -43,7 +46,9 @@ def db_upgrade() -> None:
 def keys_create(
     merchant: Annotated[str | None, typer.Option(help="Merchant name (created if new)")] = None,
     service: Annotated[str | None, typer.Option(help="Name of one of the bank's systems")] = None,
-    scope: Annotated[list[str] | None, typer.Option(help="Scope for a service key (repeat)")] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option(help="Scope for a service key (repeat)")
+    ] = None,
     card_policy: Annotated[str, typer.Option(help="Merchant card policy: none or vault")] = "none",
 ) -> None:
     """Create an API key; its secret is printed once, as the last line."""
@@ -74,7 +79,10 @@ def keys_create(
                         session, merchant, card_policy="vault" if card_policy == "vault" else "none"
                     )
                     return await create_api_key(
-                        session, kind="merchant", name=merchant, scopes=["payments"],
+                        session,
+                        kind="merchant",
+                        name=merchant,
+                        scopes=["payments"],
                         merchant_id=row.id,
                     )
                 assert service is not None
@@ -102,8 +110,13 @@ def vault_rotate() -> None:
         db = Database(settings.effective_database_url)
         vault = CardVault(CardSecrets.from_settings(settings))
         try:
-            with Progress(TextColumn("re-encrypting cards"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=console) as progress:
+            with Progress(
+                TextColumn("re-encrypting cards"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress:
                 task = progress.add_task("rotate", total=None)
 
                 def _advance(done: int, total: int) -> None:
@@ -140,8 +153,9 @@ def issuer_sim(
         table.add_row(card["number"], card["brand"], card["behaviour"])
     console.print(table)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(sim_main(host, port, latency_ms, drop_rate,
-                             [(w.start, w.end) for w in windows]))
+        asyncio.run(
+            sim_main(host, port, latency_ms, drop_rate, [(w.start, w.end) for w in windows])
+        )
 
 
 @app.command()
@@ -174,14 +188,17 @@ def serve(
             await simulator.start()
             keys = await seed_demo(services.db)
             console.rule("Haetae demo")
-            console.print(f"console:  http://{host}:{port}/   checkout: http://{host}:{port}/checkout")
+            console.print(
+                f"console:  http://{host}:{port}/   checkout: http://{host}:{port}/checkout"
+            )
             console.print(f"API docs: http://{host}:{port}/docs")
             console.print(f"issuer simulator: {issuer.host}:{simulator.port}")
             console.print(f"admin (service) key: {keys.admin_key}")
             console.print(f"vault merchant key:  {keys.vault_merchant_key}")
             console.print(f"demo merchant API key: {keys.merchant_key}")
-        config = uvicorn.Config(create_app(settings, services), host=host, port=port,
-                                log_config=None, access_log=False)
+        config = uvicorn.Config(
+            create_app(settings, services), host=host, port=port, log_config=None, access_log=False
+        )
         try:
             await uvicorn.Server(config).serve()
         finally:

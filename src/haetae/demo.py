@@ -24,11 +24,17 @@ async def seed_demo(db: Database) -> DemoKeys:
         shop = await get_or_create_merchant(session, DEMO_MERCHANT, card_policy="none")
         subs = await get_or_create_merchant(session, DEMO_VAULT_MERCHANT, card_policy="vault")
         merchant_key = await create_api_key(
-            session, kind="merchant", name=f"{DEMO_MERCHANT} demo", scopes=["payments"],
+            session,
+            kind="merchant",
+            name=f"{DEMO_MERCHANT} demo",
+            scopes=["payments"],
             merchant_id=shop.id,
         )
         vault_key = await create_api_key(
-            session, kind="merchant", name=f"{DEMO_VAULT_MERCHANT} demo", scopes=["payments"],
+            session,
+            kind="merchant",
+            name=f"{DEMO_VAULT_MERCHANT} demo",
+            scopes=["payments"],
             merchant_id=subs.id,
         )
         admin_key = await create_api_key(

@@ -24,7 +24,9 @@ async def get_inbox(customer_id: str, services: ServicesDep, _: NotifyPrincipal)
 
 
 @router.post("/{customer_id}/inbox/{item_id}/read", status_code=204)
-async def mark_read(customer_id: str, item_id: str, services: ServicesDep, _: NotifyPrincipal) -> None:
+async def mark_read(
+    customer_id: str, item_id: str, services: ServicesDep, _: NotifyPrincipal
+) -> None:
     async with services.db.transaction() as session:
         if not await service.mark_read(session, customer_id, item_id):
             raise HaetaeError("not_found")

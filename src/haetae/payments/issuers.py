@@ -182,10 +182,10 @@ class ReversalWorker:
                 await task
         self._loop_task = None
 
-    async def wait_idle(self, timeout: float = 10.0) -> None:
+    async def wait_idle(self) -> None:
         """Wait for scheduled reversals to finish (tests use this)."""
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+            await asyncio.wait(set(self._tasks))
 
 
 def stuck_before(now: datetime, timeout_seconds: float) -> datetime:

@@ -117,4 +117,3 @@ class VaultCard(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_vault_cards_merchant_fp", "merchant_id", "fingerprint"),)
-

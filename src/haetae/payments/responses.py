@@ -45,7 +45,9 @@ def payment_out(
 ) -> PaymentOut:
     card = None
     if payment.card_brand and payment.card_masked:
-        card = CardOut(brand=payment.card_brand, masked=payment.card_masked, token=payment.card_token)
+        card = CardOut(
+            brand=payment.card_brand, masked=payment.card_masked, token=payment.card_token
+        )
     error = None
     if payment.error_code:
         error = catalog.render_error(

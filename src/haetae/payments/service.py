@@ -414,7 +414,9 @@ class PaymentService:
 
     # --- cancel and read ----------------------------------------------------------------
 
-    async def cancel(self, merchant_id: str | None, payment_id: str, locale: Locale) -> PaymentResult:
+    async def cancel(
+        self, merchant_id: str | None, payment_id: str, locale: Locale
+    ) -> PaymentResult:
         async with self._db.transaction() as session:
             payment = await self._get_owned(session, merchant_id, payment_id, lock=True)
             if payment.status != "approved":

@@ -103,9 +103,13 @@ def _is_birth_date(value: str) -> bool:
 
 def check_birth_or_business_no(value: str) -> str:
     digits = value.replace("-", "")
-    ok = digits.isascii() and digits.isdigit() and (
-        (len(digits) == 6 and _is_birth_date(digits))
-        or (len(digits) == 10 and brn.is_valid(digits))
+    ok = (
+        digits.isascii()
+        and digits.isdigit()
+        and (
+            (len(digits) == 6 and _is_birth_date(digits))
+            or (len(digits) == 10 and brn.is_valid(digits))
+        )
     )
     if not ok:
         raise HaetaeError("birth_or_business_no_invalid", field="card.birth_or_business_no")

@@ -108,9 +108,7 @@ class CardVault:
         total = await session.scalar(select(func.count()).select_from(VaultCard)) or 0
         done = 0
         cards = await session.stream_scalars(
-            select(VaultCard).where(VaultCard.key_id != new_key_id).execution_options(
-                yield_per=500
-            )
+            select(VaultCard).where(VaultCard.key_id != new_key_id).execution_options(yield_per=500)
         )
         async for card in cards:
             pan = decrypt(await self._data_key(session, card.key_id), card.ciphertext, card.token)

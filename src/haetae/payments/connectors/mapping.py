@@ -7,7 +7,7 @@ networks advise) and an internal flag analysts can see. Visa's retry groups ("ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 OutcomeStatus = Literal["approved", "declined", "failed", "challenge_required"]
