@@ -57,7 +57,7 @@ def _assert_clean(text: str, where: str) -> None:
     for secret, name in ((CVC, "CVC"), (AMEX_CID, "CID")):
         assert not re.search(rf"(?<!\d){secret}(?!\d)", text), f"{name} found in {where}"
     assert not re.search(rf"(?<!\d){BIRTH}(?!\d)", text), f"birth date found in {where}"
-    assert not re.search(rf'"(password_2digits|cvc)"\s*:\s*"', text), f"secret key in {where}"
+    assert not re.search(r'"(password_2digits|cvc)"\s*:\s*"', text), f"secret key in {where}"
 
 
 async def _run_flows(client: httpx.AsyncClient, services: Services) -> None:

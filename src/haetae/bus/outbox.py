@@ -57,39 +57,66 @@ class OutboxRelay:
         self._wake.set()
 
     async def publish_pending(self) -> int:
-        """Publish one batch; returns how many rows were published."""
-        async with self._db.transaction() as session:
-            query = (
-                select(OutboxEvent)
-                .where(OutboxEvent.published_at.is_(None))
-                .order_by(OutboxEvent.seq)
-                .limit(self._batch)
-            )
-            if not self._db.is_sqlite:
-                # Several relays (one per API process) share the table without double work.
-                query = query.with_for_update(skip_locked=True)
-            rows = list((await session.scalars(query)).all())
-            published: list[int] = []
-            for row in rows:
-                event = Event(row.id, row.topic, row.payload, row.occurred_at)
-                try:
-                    await self._bus.publish(event)
-                except Exception:
-                    # Stop at the first failure to keep order; the row is retried next round.
-                    await session.execute(
-                        update(OutboxEvent)
-                        .where(OutboxEvent.seq == row.seq)
-                        .values(attempts=OutboxEvent.attempts + 1)
-                    )
-                    break
-                published.append(row.seq)
-            if published:
-                await session.execute(
-                    update(OutboxEvent)
-                    .where(OutboxEvent.seq.in_(published))
-                    .values(published_at=utcnow())
-                )
+        """Publish one batch; returns how many rows were published.
+
+        On PostgreSQL the batch stays row-locked (``SKIP LOCKED``) while it is published, so
+        several relays share the table without double work. SQLite has one writer for the
+        whole file: holding that lock while consumers run would deadlock any consumer that
+        writes, so there the batch is read, published outside a transaction, then marked
+        (a second relay process could publish a row twice; consumers drop repeats by id).
+        """
+        if self._db.is_sqlite:
+            async with self._db.transaction() as session:
+                rows = await self._pending(session, lock=False)
+            published, failed = await self._publish(rows)
+            async with self._db.transaction() as session:
+                await self._mark(session, published, failed)
             return len(published)
+        async with self._db.transaction() as session:
+            rows = await self._pending(session, lock=True)
+            published, failed = await self._publish(rows)
+            await self._mark(session, published, failed)
+        return len(published)
+
+    async def _pending(self, session: AsyncSession, *, lock: bool) -> list[Event]:
+        query = (
+            select(OutboxEvent)
+            .where(OutboxEvent.published_at.is_(None))
+            .order_by(OutboxEvent.seq)
+            .limit(self._batch)
+        )
+        if lock:
+            query = query.with_for_update(skip_locked=True)
+        return [
+            Event(row.id, row.topic, row.payload, row.occurred_at)
+            for row in (await session.scalars(query)).all()
+        ]
+
+    async def _publish(self, events: list[Event]) -> tuple[list[str], str | None]:
+        """(ids published, id of the first failure). Stops at a failure to keep order."""
+        published: list[str] = []
+        for event in events:
+            try:
+                await self._bus.publish(event)
+            except Exception:
+                return published, event.id
+            published.append(event.id)
+        return published, None
+
+    @staticmethod
+    async def _mark(session: AsyncSession, published: list[str], failed: str | None) -> None:
+        if published:
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_(published))
+                .values(published_at=utcnow())
+            )
+        if failed is not None:
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id == failed)
+                .values(attempts=OutboxEvent.attempts + 1)
+            )
 
     async def drain(self) -> int:
         """Publish until nothing is pending (tests and shutdown use this)."""

@@ -1,0 +1,95 @@
+"""The transactional outbox: events exist only if their transaction commits, reach every
+subscriber, survive a failing consumer, and are handled once per consumer."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from haetae.bus import Event, InProcessBus, OutboxRelay, add_event, consume_once
+from haetae.bus.models import ConsumedEvent, OutboxEvent
+from haetae.db.engine import Database
+from haetae.notify.models import InboxItem
+from haetae.notify.service import post_to_inbox
+
+
+async def test_rolled_back_work_publishes_nothing(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        try:
+            async with db.transaction() as session:
+                add_event(session, "test.happened", {"n": 1})
+                raise RuntimeError("fail after writing")
+        except RuntimeError:
+            pass
+        async with db.sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
+    finally:
+        await db.dispose()
+
+
+async def test_events_are_delivered_in_order_and_redelivered_after_a_failure(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    bus = InProcessBus()
+    relay = OutboxRelay(db, bus)
+    seen: list[int] = []
+    flaky_calls = 0
+
+    async def steady(event: Event) -> None:
+        async with db.transaction() as session:
+            if await consume_once(session, "steady", event.id):
+                seen.append(event.payload["n"])
+
+    async def flaky(event: Event) -> None:
+        nonlocal flaky_calls
+        flaky_calls += 1
+        if flaky_calls == 2:
+            raise ConnectionError("consumer briefly down")
+
+    bus.subscribe("test.*", "steady", steady)
+    bus.subscribe("test.happened", "flaky", flaky)
+    bus.subscribe("other.topic", "never", flaky)
+    try:
+        async with db.transaction() as session:
+            for n in range(5):
+                add_event(session, "test.happened", {"n": n})
+        assert await relay.publish_pending() == 1  # stops at the failure to keep order
+        assert await relay.drain() == 4  # the failed event is sent again, then the rest
+        assert seen == [0, 1, 2, 3, 4]  # the steady consumer dropped the repeat
+        async with db.sessions() as session:
+            unpublished = await session.scalar(
+                select(func.count())
+                .select_from(OutboxEvent)
+                .where(OutboxEvent.published_at.is_(None))
+            )
+            consumed = await session.scalar(select(func.count()).select_from(ConsumedEvent))
+        assert unpublished == 0 and consumed == 5
+    finally:
+        await db.dispose()
+
+
+async def test_commit_wakes_the_running_relay(database_url: str) -> None:
+    import asyncio
+
+    db = Database(database_url)
+    bus = InProcessBus()
+    relay = OutboxRelay(db, bus, poll_seconds=60)  # only a wake-up can deliver in time
+    db.on_events_committed(relay.wake)
+    got = asyncio.Event()
+
+    async def handler(event: Event) -> None:
+        got.set()
+
+    bus.subscribe("notification.*", "t", handler)
+    relay.start()
+    try:
+        await asyncio.sleep(0.05)
+        async with db.transaction() as session:
+            await post_to_inbox(session, customer_id="c", kind="k", title="t", body="b")
+        await asyncio.wait_for(got.wait(), timeout=2)
+        async with db.sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(InboxItem)) == 1
+    finally:
+        await relay.stop()
+        await db.dispose()
