@@ -16,6 +16,7 @@ from haetae.db.engine import Database
 from haetae.payments.challenge import PendingCards
 from haetae.payments.connectors.base import IssuerConnector
 from haetae.payments.connectors.iso8583 import Iso8583Connector
+from haetae.payments.housekeeping import PaymentHousekeeper
 from haetae.payments.idempotency import IdempotencyKeys
 from haetae.payments.issuers import Issuer, IssuerRouter, ReversalWorker
 from haetae.payments.service import PaymentService
@@ -38,13 +39,15 @@ class Services:
     issuers: IssuerRouter
     reversals: ReversalWorker
     payments: PaymentService
+    housekeeper: PaymentHousekeeper
     clock: Callable[[], datetime]
 
     async def start(self) -> None:
         self.relay.start()
-        self.reversals.start()
+        self.housekeeper.start()
 
     async def stop(self) -> None:
+        await self.housekeeper.stop()
         await self.reversals.stop()
         await self.relay.stop()
         await self.issuers.close()
@@ -70,6 +73,11 @@ def build_services(
         [Issuer(issuer, connector_factory(issuer)) for issuer in settings.issuer_list()]
     )
     reversals = ReversalWorker(db, router, clock=clock)
+    idempotency = IdempotencyKeys(
+        db,
+        ttl=timedelta(hours=settings.idempotency_ttl_hours),
+        wait_seconds=settings.idempotency_wait_seconds,
+    )
     payments = PaymentService(
         db=db,
         settings=settings,
@@ -79,11 +87,7 @@ def build_services(
         risk=risk or ProvisionalRiskEngine(),
         issuers=router,
         reversals=reversals,
-        idempotency=IdempotencyKeys(
-            db,
-            ttl=timedelta(hours=settings.idempotency_ttl_hours),
-            wait_seconds=settings.idempotency_wait_seconds,
-        ),
+        idempotency=idempotency,
         pending_cards=PendingCards(),
         clock=clock,
     )
@@ -99,5 +103,6 @@ def build_services(
         issuers=router,
         reversals=reversals,
         payments=payments,
+        housekeeper=PaymentHousekeeper(payments, reversals, idempotency, clock=clock),
         clock=clock,
     )

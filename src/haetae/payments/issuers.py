@@ -9,6 +9,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 import structlog
 from sqlalchemy import select
@@ -57,6 +58,10 @@ class IssuerRouter:
         chosen = best[1] if best else fallback
         return chosen if chosen is not None else self._issuers[0]
 
+    @property
+    def issuers(self) -> list[Issuer]:
+        return list(self._issuers)
+
     def by_name(self, name: str) -> Issuer:
         return self._by_name[name]
 
@@ -78,27 +83,18 @@ def reversal_request(payment: Payment) -> ReversalRequest:
 
 
 class ReversalWorker:
-    """Sends the reversals owed after a timeout until the issuer acknowledges each.
+    """Sends the reversals owed to issuers until each is acknowledged.
 
     A reversal is recorded as owed (``reversal_status = pending``) in the same transaction
-    that reports the payment as failed, so a crash cannot lose it: :meth:`sweep` finds every
-    owed reversal in the database, at start-up and then periodically.
+    that reports the payment as failed after a timeout, or that starts a cancel, so a crash
+    cannot lose it: :meth:`sweep` finds every owed reversal in the database.
     """
 
-    def __init__(
-        self,
-        db: Database,
-        router: IssuerRouter,
-        *,
-        clock: Callable[[], datetime],
-        sweep_seconds: float = 30.0,
-    ) -> None:
+    def __init__(self, db: Database, router: IssuerRouter, *, clock: Callable[[], datetime]):
         self._db = db
         self._router = router
         self._clock = clock
-        self._sweep_seconds = sweep_seconds
         self._tasks: set[asyncio.Task[None]] = set()
-        self._loop_task: asyncio.Task[None] | None = None
 
     def schedule(self, payment_id: str) -> None:
         task = asyncio.create_task(self._reverse_with_retries(payment_id))
@@ -110,21 +106,25 @@ class ReversalWorker:
         while True:
             done, attempts, limit = await self.reverse_once(payment_id)
             if done or attempts >= limit:
-                return
+                return  # what is still owed is left to the sweep
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 
     async def reverse_once(self, payment_id: str) -> tuple[bool, int, int]:
-        """One attempt: (acknowledged, attempts so far, attempt limit)."""
+        """One attempt: (acknowledged, attempts so far, attempt limit). A cancel that is
+        acknowledged leaves the payment ``cancelled``."""
         async with self._db.sessions() as session:
             payment = await session.get(Payment, payment_id)
         if payment is None or payment.reversal_status != "pending":
             return True, 0, 0
         issuer = self._router.by_name(payment.issuer_name or "")
         limit = issuer.settings.reversal_attempts
+        reason: Literal["timeout", "cancel"] = (
+            "cancel" if payment.reversal_reason == "cancel" else "timeout"
+        )
         acknowledged = False
         try:
-            reply = await issuer.connector.reverse(reversal_request(payment), reason="timeout")
+            reply = await issuer.connector.reverse(reversal_request(payment), reason=reason)
             acknowledged = reply.response_code in ("00", "25")  # 25: original not found
         except IssuerError as exc:
             log.warning("payment.reversal_failed", payment_id=payment_id, error=repr(exc))
@@ -135,10 +135,22 @@ class ReversalWorker:
             row.reversal_attempts += 1
             if acknowledged:
                 row.reversal_status = "done"
+                topic = "payment.reversed"
+                if reason == "cancel":
+                    row.status, row.cancelled_at = "cancelled", self._clock()
+                    topic = "payment.cancelled"
                 add_event(
                     session,
-                    "payment.reversed",
-                    {"payment_id": row.id, "merchant_id": row.merchant_id, "reason": "timeout"},
+                    topic,
+                    {
+                        "payment_id": row.id,
+                        "merchant_id": row.merchant_id,
+                        "customer_id": row.customer_id,
+                        "amount": row.amount,
+                        "currency": row.currency,
+                        "reason": reason,
+                        "occurred_at": self._clock().isoformat(),
+                    },
                 )
             attempts = row.reversal_attempts
         log.info("payment.reversal", payment_id=payment_id, ok=acknowledged, attempts=attempts)
@@ -150,10 +162,7 @@ class ReversalWorker:
             owed = list(
                 (
                     await session.scalars(
-                        select(Payment.id).where(
-                            Payment.reversal_status == "pending",
-                            Payment.reversal_reason == "timeout",
-                        )
+                        select(Payment.id).where(Payment.reversal_status == "pending")
                     )
                 ).all()
             )
@@ -163,24 +172,12 @@ class ReversalWorker:
             acknowledged += done
         return acknowledged
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            with contextlib.suppress(Exception):
-                await self.sweep()
-            await asyncio.sleep(self._sweep_seconds)
-
-    def start(self) -> None:
-        if self._loop_task is None:
-            self._loop_task = asyncio.create_task(self._sweep_forever(), name="reversal-sweep")
-
     async def stop(self) -> None:
-        tasks = [*self._tasks, *([self._loop_task] if self._loop_task else [])]
-        for task in tasks:
+        for task in list(self._tasks):
             task.cancel()
-        for task in tasks:
+        for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._loop_task = None
 
     async def wait_idle(self) -> None:
         """Wait for scheduled reversals to finish (tests use this)."""

@@ -32,8 +32,13 @@ from haetae.payments.connectors.base import (
     StepUpResult,
 )
 from haetae.payments.connectors.mapping import outcome_for
-from haetae.payments.idempotency import IdempotencyKeys, StoredResponse, request_fingerprint
-from haetae.payments.issuers import IssuerRouter, ReversalWorker, new_rrn, reversal_request
+from haetae.payments.idempotency import (
+    IdempotencyKeys,
+    StoredResponse,
+    find_by_payment,
+    request_fingerprint,
+)
+from haetae.payments.issuers import IssuerRouter, ReversalWorker, new_rrn, stuck_before
 from haetae.payments.maintenance import maintenance_ends_at
 from haetae.payments.models import Payment, PaymentChallenge
 from haetae.payments.responses import http_status, payment_out
@@ -417,33 +422,22 @@ class PaymentService:
     async def cancel(
         self, merchant_id: str | None, payment_id: str, locale: Locale
     ) -> PaymentResult:
+        """Reverse an approved payment at its issuer. Only one cancel can claim the payment
+        (a concurrent one gets 409), and the reversal is recorded as owed before it is sent:
+        if the issuer cannot be reached now, the housekeeping sweep sends it later."""
         async with self._db.transaction() as session:
             payment = await self._get_owned(session, merchant_id, payment_id, lock=True)
             if payment.status != "approved":
-                raise HaetaeError(
-                    "payment_not_cancellable",
-                    params={"status": payment.status},
-                    status_code=409,
-                )
+                raise HaetaeError("payment_not_cancellable", params={"status": payment.status})
             payment.status = "cancelling"
-        issuer = self._issuers.by_name(payment.issuer_name or "")
-        try:
-            reply = await issuer.connector.reverse(reversal_request(payment), reason="cancel")
-            ok = reply.response_code in ("00", "25")
-        except (IssuerUnreachable, IssuerTimeout):
-            ok = False
-        async with self._db.transaction() as session:
-            session.add(payment)
-            if ok:
-                payment.status = "cancelled"
-                payment.cancelled_at = self._clock()
-                payment.reversal_status, payment.reversal_reason = "done", "cancel"
-                self._add_payment_event(session, payment)
-            else:
-                payment.status = "approved"  # nothing changed: the merchant may try again
-        if not ok:
+            payment.reversal_status, payment.reversal_reason = "pending", "cancel"
+        acknowledged, _, _ = await self._reversals.reverse_once(payment.id)
+        async with self._db.sessions() as session:
+            current = await session.get(Payment, payment.id)
+        assert current is not None
+        if not acknowledged:
             raise HaetaeError("issuer_unreachable")
-        return self._result(payment, locale)
+        return self._result(current, locale)
 
     async def get(self, merchant_id: str | None, payment_id: str, locale: Locale) -> PaymentOut:
         async with self._db.sessions() as session:
@@ -466,6 +460,75 @@ class PaymentService:
         if payment is None:
             raise HaetaeError("payment_not_found", field="id")
         return payment
+
+    # --- recovery -----------------------------------------------------------------------
+
+    async def fail_interrupted(self) -> int:
+        """Payments left ``authorizing`` by a process that died while the issuer was being
+        asked: the customer was never answered, so fail them as a timeout, owe the issuer a
+        reversal, and give their Idempotency-Key the failed response to replay."""
+        timeout = max(issuer.settings.timeout_seconds for issuer in self._issuers.issuers)
+        cutoff = stuck_before(self._clock(), timeout)
+        async with self._db.sessions() as session:
+            stuck = list(
+                (
+                    await session.scalars(
+                        select(Payment.id).where(
+                            Payment.status == "authorizing", Payment.transmitted_at < cutoff
+                        )
+                    )
+                ).all()
+            )
+        for payment_id in stuck:
+            async with self._db.transaction() as session:
+                payment = await session.get(Payment, payment_id, with_for_update=True)
+                if payment is None or payment.status != "authorizing":
+                    continue
+                self._fail(payment, "failed", "issuer_timeout", None)
+                payment.reversal_status, payment.reversal_reason = "pending", "timeout"
+                self._add_payment_event(session, payment)
+                await self._complete_key_of(session, payment)
+            log.warning("payment.interrupted", payment_id=payment_id)
+        return len(stuck)
+
+    async def expire_challenges(self) -> int:
+        """Step-ups nobody completed in time become ``failed`` (challenge_expired)."""
+        now = self._clock()
+        async with self._db.sessions() as session:
+            expired = list(
+                (
+                    await session.scalars(
+                        select(PaymentChallenge.payment_id).where(
+                            PaymentChallenge.status == "pending",
+                            PaymentChallenge.expires_at < now,
+                        )
+                    )
+                ).all()
+            )
+        for payment_id in expired:
+            async with self._db.transaction() as session:
+                payment = await session.get(Payment, payment_id, with_for_update=True)
+                challenge = await session.get(PaymentChallenge, payment_id, with_for_update=True)
+                if payment is None or challenge is None or challenge.status != "pending":
+                    continue
+                challenge.status = "failed"
+                if payment.status == "challenge_required":
+                    self._fail(payment, "failed", "challenge_expired", None)
+                    self._add_payment_event(session, payment)
+            self._pending.discard(payment_id)
+        return len(expired)
+
+    async def _complete_key_of(self, session: AsyncSession, payment: Payment) -> None:
+        record = await find_by_payment(session, payment.id)
+        if record is not None and record.status == "in_progress":
+            locale: Locale = "en" if payment.locale == "en" else "ko"
+            result = self._result(payment, locale)
+            await IdempotencyKeys.complete(
+                session,
+                payment.merchant_id,
+                record.key,
+                StoredResponse(result.status_code, result.body.model_dump(mode="json")),
+            )
 
     # --- persistence --------------------------------------------------------------------
 

@@ -1,0 +1,76 @@
+"""Finishing what an interrupted process left behind, on start-up and then periodically:
+authorizations in flight when a process died, reversals still owed, step-ups whose time ran
+out, and Idempotency-Keys past their retention."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import structlog
+
+from haetae.payments.idempotency import IdempotencyKeys
+from haetae.payments.issuers import ReversalWorker
+from haetae.payments.service import PaymentService
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    interrupted: int
+    expired_challenges: int
+    reversals_acknowledged: int
+    idempotency_keys_purged: int
+
+
+class PaymentHousekeeper:
+    def __init__(
+        self,
+        payments: PaymentService,
+        reversals: ReversalWorker,
+        idempotency: IdempotencyKeys,
+        *,
+        clock: Callable[[], datetime],
+        interval_seconds: float = 30.0,
+    ) -> None:
+        self._payments = payments
+        self._reversals = reversals
+        self._idempotency = idempotency
+        self._clock = clock
+        self._interval = interval_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> SweepReport:
+        report = SweepReport(
+            interrupted=await self._payments.fail_interrupted(),
+            expired_challenges=await self._payments.expire_challenges(),
+            reversals_acknowledged=await self._reversals.sweep(),
+            idempotency_keys_purged=await self._idempotency.purge_expired(self._clock()),
+        )
+        counts = asdict(report)
+        if any(counts.values()):
+            log.info("payments.housekeeping", **counts)
+        return report
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception as exc:  # keep sweeping; the next round may succeed
+                log.error("payments.housekeeping_failed", error=repr(exc))
+            await asyncio.sleep(self._interval)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="payments-housekeeping")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

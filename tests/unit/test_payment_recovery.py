@@ -1,0 +1,122 @@
+"""What a crashed or interrupted process leaves behind is finished by the housekeeper."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from haetae.config import Settings
+from haetae.db.base import utcnow
+from haetae.issuer_sim.cards import STEP_UP_CARD
+from haetae.issuer_sim.server import IssuerSimulator
+from haetae.merchants.models import Merchant
+from haetae.payments.connectors.base import AuthorizationRequest, IssuerReply
+from haetae.payments.models import IdempotencyRecord, Payment
+from haetae.payments.schemas import PaymentCreate
+from haetae.services import Services, build_services
+from tests.conftest import Clock
+from tests.helpers import auth, merchant_key, payment_body
+
+
+async def test_a_payment_interrupted_mid_authorization_is_failed_and_reversed(
+    services: Services, settings: Settings, issuer_sim: IssuerSimulator
+) -> None:
+    """Process A dies while waiting for the issuer; process B, sharing the database, fails
+    the payment, reverses it and answers the retried request with that outcome."""
+    merchant_id, _ = await merchant_key(services)
+    asked = asyncio.Event()
+
+    async def hang(request: AuthorizationRequest) -> IssuerReply:
+        asked.set()
+        await asyncio.Event().wait()  # the issuer never answers before A dies
+        raise AssertionError("unreachable")
+
+    services.issuers.issuers[0].connector.authorize = hang  # type: ignore[method-assign]
+    async with services.db.sessions() as session:
+        merchant = await session.get(Merchant, merchant_id)
+    assert merchant is not None
+    body = PaymentCreate.model_validate(payment_body())
+    process_a = asyncio.create_task(
+        services.payments.create(merchant, body, locale="ko", idempotency_key="crash-1")
+    )
+    await asyncio.wait_for(asked.wait(), timeout=5)
+
+    later = Clock()
+    later.fixed = utcnow() + timedelta(minutes=5)
+    process_b = build_services(settings, clock=later)
+    try:
+        report = await process_b.housekeeper.run_once()
+        assert report.interrupted == 1 and report.reversals_acknowledged == 1
+        async with process_b.db.sessions() as session:
+            payment = (await session.scalars(select(Payment))).one()
+            record = await session.get(IdempotencyRecord, (merchant_id, "crash-1"))
+        assert payment.status == "failed" and payment.error_code == "issuer_timeout"
+        assert payment.reversal_status == "done" and payment.rrn in issuer_sim.reversals
+        assert record is not None and record.status == "completed"
+        replay = await process_b.payments.create(
+            merchant, body, locale="ko", idempotency_key="crash-1"
+        )
+        assert replay.status_code == 503
+        assert replay.body.id == payment.id and replay.body.error is not None
+        assert replay.body.error.code == "issuer_timeout"
+    finally:
+        process_a.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await process_a
+        await process_b.stop()
+
+
+async def test_unfinished_step_ups_expire(
+    client: httpx.AsyncClient, services: Services, clock: Clock
+) -> None:
+    _, key = await merchant_key(services)
+    created = await client.post("/v1/payments", json=payment_body(STEP_UP_CARD), headers=auth(key))
+    assert created.json()["status"] == "challenge_required"
+    assert (await services.housekeeper.run_once()).expired_challenges == 0
+    clock.fixed = utcnow() + timedelta(minutes=6)
+    assert (await services.housekeeper.run_once()).expired_challenges == 1
+    fetched = await client.get(f"/v1/payments/{created.json()['id']}", headers=auth(key))
+    assert fetched.json()["status"] == "failed"
+    assert fetched.json()["error"]["code"] == "challenge_expired"
+
+
+async def test_a_cancel_the_issuer_did_not_acknowledge_is_finished_later(
+    client: httpx.AsyncClient, services: Services, issuer_sim: IssuerSimulator
+) -> None:
+    _, key = await merchant_key(services)
+    card = "5555555555554444"
+    before = issuer_sim.balance(card)
+    created = await client.post("/v1/payments", json=payment_body(card), headers=auth(key))
+    payment_id = created.json()["id"]
+    issuer_sim.drop_rate = 1.0
+    cancel = await client.post(f"/v1/payments/{payment_id}/cancel", headers=auth(key))
+    assert cancel.status_code == 503
+    assert cancel.json()["error"]["code"] == "issuer_unreachable"
+    again = await client.post(f"/v1/payments/{payment_id}/cancel", headers=auth(key))
+    assert again.status_code == 409  # the first cancel owns it; no second reversal is sent
+    issuer_sim.drop_rate = 0.0
+    assert (await services.housekeeper.run_once()).reversals_acknowledged == 1
+    fetched = await client.get(f"/v1/payments/{payment_id}", headers=auth(key))
+    assert fetched.json()["status"] == "cancelled"
+    assert issuer_sim.balance(card) == before
+
+
+async def test_idempotency_keys_are_kept_24_hours(
+    client: httpx.AsyncClient, services: Services, clock: Clock, issuer_sim: IssuerSimulator
+) -> None:
+    _, key = await merchant_key(services)
+    headers = auth(key, **{"Idempotency-Key": "day-old"})
+    first = await client.post("/v1/payments", json=payment_body(), headers=headers)
+    clock.fixed = utcnow() + timedelta(hours=23, minutes=59)
+    assert (await services.housekeeper.run_once()).idempotency_keys_purged == 0
+    replay = await client.post("/v1/payments", json=payment_body(), headers=headers)
+    assert replay.json()["id"] == first.json()["id"]
+    clock.fixed = utcnow() + timedelta(hours=24, minutes=1)
+    assert (await services.housekeeper.run_once()).idempotency_keys_purged == 1
+    fresh = await client.post("/v1/payments", json=payment_body(), headers=headers)
+    assert fresh.json()["id"] != first.json()["id"]
+    assert len(issuer_sim.authorizations) == 2
