@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from haetae.issuer_sim.cards import DOMESTIC_CORPORATE_CARD, DOMESTIC_PERSONAL_CARD, STEP_UP_CARD
+from haetae.issuer_sim.cards import DOMESTIC_CORPORATE_CARD, DOMESTIC_PERSONAL_CARD
 from haetae.issuer_sim.server import IssuerSimulator
 from haetae.payments.models import Payment
 from haetae.services import Services
@@ -35,7 +35,14 @@ async def test_approves_a_good_card(client: httpx.AsyncClient, services: Service
     [
         ("4000000000009995", 402, "declined", "insufficient_funds", "issuer_policy", None),
         ("4000000000006975", 402, "declined", "limit_exceeded", "issuer_policy", None),
-        ("4000000000000069", 402, "declined", "card_expired_at_issuer", "card_info", "card.exp_year"),
+        (
+            "4000000000000069",
+            402,
+            "declined",
+            "card_expired_at_issuer",
+            "card_info",
+            "card.exp_year",
+        ),
         ("4000000000000127", 402, "declined", "cvc_mismatch", "card_info", "card.cvc"),
         ("4000000000009987", 402, "declined", "card_declined", "issuer_policy", None),
         ("4000000000000119", 503, "failed", "issuer_unavailable", "network", None),
@@ -92,8 +99,11 @@ async def test_lost_card_is_declined_generically_but_flagged(
         ({"cvc": "12"}, "cvc_invalid", "card.cvc"),
         ({"number": "378282246310005", "cvc": "123"}, "cvc_invalid", "card.cvc"),
         ({"cvc": None}, "card_verification_required", "card.cvc"),
-        ({"birth_or_business_no": "901332"}, "birth_or_business_no_invalid",
-         "card.birth_or_business_no"),
+        (
+            {"birth_or_business_no": "901332"},
+            "birth_or_business_no_invalid",
+            "card.birth_or_business_no",
+        ),
         ({"password_2digits": "1a"}, "card_password_invalid", "card.password_2digits"),
     ],
 )
@@ -131,7 +141,9 @@ async def test_korean_domestic_key_in(client: httpx.AsyncClient, services: Servi
     assert ok.status_code == 201 and ok.json()["card"]["brand"] == "domestic"
     wrong_birth = {**domestic, "birth_or_business_no": "900102"}
     r = await client.post(
-        "/v1/payments", json=payment_body(DOMESTIC_PERSONAL_CARD, card=wrong_birth), headers=auth(key)
+        "/v1/payments",
+        json=payment_body(DOMESTIC_PERSONAL_CARD, card=wrong_birth),
+        headers=auth(key),
     )
     assert r.json()["error"]["code"] == "holder_verification_failed"
     wrong_password = {**domestic, "password_2digits": "99"}
@@ -143,7 +155,9 @@ async def test_korean_domestic_key_in(client: httpx.AsyncClient, services: Servi
     assert r.json()["error"]["code"] == "card_password_incorrect"
     corporate = {"cvc": None, "birth_or_business_no": "123-45-67890", "password_2digits": "34"}
     r = await client.post(
-        "/v1/payments", json=payment_body(DOMESTIC_CORPORATE_CARD, card=corporate), headers=auth(key)
+        "/v1/payments",
+        json=payment_body(DOMESTIC_CORPORATE_CARD, card=corporate),
+        headers=auth(key),
     )
     assert r.status_code == 201, r.text
     missing = await client.post(
