@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,26 +43,21 @@ class IdempotencyKeys:
         self._wait_seconds = wait_seconds
 
     async def claim(
-        self, merchant_id: str, key: str, request_hash: str, now: datetime
+        self, merchant_id: str, key: str, request_hash: str, payment_id: str, now: datetime
     ) -> StoredResponse | None:
-        """None: this request owns the key and must do the work. Otherwise the response to
-        replay. Raises 409 for a different body or a first request still running."""
+        """None: this request owns the key (for ``payment_id``) and must do the work.
+        Otherwise the response to replay. Raises 409 for a different body, or when the first
+        request is still running after the wait."""
         deadline = time.monotonic() + self._wait_seconds
         while True:
             try:
                 async with self._db.transaction() as session:
-                    await session.execute(
-                        delete(IdempotencyRecord).where(
-                            IdempotencyRecord.merchant_id == merchant_id,
-                            IdempotencyRecord.key == key,
-                            IdempotencyRecord.expires_at < now,
-                        )
-                    )
                     session.add(
                         IdempotencyRecord(
                             merchant_id=merchant_id,
                             key=key,
                             request_hash=request_hash,
+                            payment_id=payment_id,
                             created_at=now,
                             expires_at=now + self._ttl,
                         )
@@ -73,7 +68,10 @@ class IdempotencyKeys:
             async with self._db.sessions() as session:
                 record = await session.get(IdempotencyRecord, (merchant_id, key))
             if record is None:
-                continue  # expired and deleted between our two looks: try to claim again
+                continue  # purged between our two looks: claim it again
+            if record.expires_at <= now:
+                await self._forget_expired(merchant_id, key, now)
+                continue
             if not hmac.compare_digest(record.request_hash, request_hash):
                 raise HaetaeError("idempotency_key_reused", field="Idempotency-Key")
             if record.status == "completed" and record.response_body is not None:
@@ -82,23 +80,27 @@ class IdempotencyKeys:
                 raise HaetaeError("idempotency_in_progress", field="Idempotency-Key")
             await asyncio.sleep(0.05)
 
-    @staticmethod
-    async def attach_payment(
-        session: AsyncSession, merchant_id: str, key: str, payment_id: str
-    ) -> None:
-        record = await session.get(IdempotencyRecord, (merchant_id, key))
-        if record is not None:
-            record.payment_id = payment_id
+    async def _forget_expired(self, merchant_id: str, key: str, now: datetime) -> None:
+        async with self._db.transaction() as session:
+            await session.execute(
+                delete(IdempotencyRecord).where(
+                    IdempotencyRecord.merchant_id == merchant_id,
+                    IdempotencyRecord.key == key,
+                    IdempotencyRecord.expires_at <= now,
+                )
+            )
 
     @staticmethod
     async def complete(
         session: AsyncSession, merchant_id: str, key: str, response: StoredResponse
     ) -> None:
-        record = await session.get(IdempotencyRecord, (merchant_id, key))
-        if record is not None:
-            record.status = "completed"
-            record.response_status = response.status
-            record.response_body = response.body
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.merchant_id == merchant_id, IdempotencyRecord.key == key)
+            .values(
+                status="completed", response_status=response.status, response_body=response.body
+            )
+        )
 
     async def release(self, merchant_id: str, key: str) -> None:
         """Forget a claim whose request failed before doing anything (e.g. a 422)."""

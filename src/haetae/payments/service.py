@@ -74,7 +74,6 @@ class _Attempt:
     merchant: Merchant
     locale: Locale
     idempotency_key: str | None
-    is_new: bool = True
 
 
 class PaymentService:
@@ -138,28 +137,34 @@ class PaymentService:
         # Request errors (422) are answered before the key is claimed: like Stripe, a request
         # that never started may be corrected and sent again with the same key.
         self._check_amount(merchant, body, locale)
+        payment_id = new_id("pay")
         if idempotency_key is not None:
             fingerprint = request_fingerprint(
                 self._secrets.fingerprint_key, body.model_dump(mode="json")
             )
             replay = await self._idempotency.claim(
-                merchant.id, idempotency_key, fingerprint, self._clock()
+                merchant.id, idempotency_key, fingerprint, payment_id, self._clock()
             )
             if replay is not None:
                 return PaymentResult(replay.status, PaymentOut.model_validate(replay.body))
         try:
-            return await self._create(merchant, body, locale, idempotency_key)
+            return await self._create(payment_id, merchant, body, locale, idempotency_key)
         except BaseException:
             if idempotency_key is not None:
                 await self._idempotency.release(merchant.id, idempotency_key)
             raise
 
     async def _create(
-        self, merchant: Merchant, body: PaymentCreate, locale: Locale, key: str | None
+        self,
+        payment_id: str,
+        merchant: Merchant,
+        body: PaymentCreate,
+        locale: Locale,
+        key: str | None,
     ) -> PaymentResult:
         now = self._clock()
         payment = Payment(
-            id=new_id("pay"),
+            id=payment_id,
             merchant_id=merchant.id,
             order_id=body.order_id,
             customer_id=body.customer_id,
@@ -287,7 +292,7 @@ class PaymentService:
         # Record the attempt before calling out: if this process dies mid-call, the sweep
         # finds it "authorizing" and reverses it.
         async with self._db.transaction() as session:
-            await self._save(session, attempt)
+            session.add(attempt.payment)
 
         request = AuthorizationRequest(
             card=card,
@@ -376,7 +381,7 @@ class PaymentService:
             payment, challenge = await self._load_for_challenge(session, merchant_id, payment_id)
             merchant = await session.get(Merchant, payment.merchant_id)
             assert merchant is not None
-            attempt = _Attempt(payment, merchant, locale, None, is_new=False)
+            attempt = _Attempt(payment, merchant, locale, None)
             if self._clock() >= challenge.expires_at:
                 challenge.status = "failed"
                 self._fail(payment, "failed", "challenge_expired", None)
@@ -532,16 +537,6 @@ class PaymentService:
 
     # --- persistence --------------------------------------------------------------------
 
-    async def _save(self, session: AsyncSession, attempt: _Attempt) -> None:
-        session.add(attempt.payment)
-        if attempt.is_new:
-            await session.flush()
-            attempt.is_new = False
-            if attempt.idempotency_key is not None:
-                await IdempotencyKeys.attach_payment(
-                    session, attempt.merchant.id, attempt.idempotency_key, attempt.payment.id
-                )
-
     def _add_payment_event(self, session: AsyncSession, payment: Payment) -> None:
         add_event(
             session,
@@ -585,7 +580,7 @@ class PaymentService:
         payment = attempt.payment
         result = self._result(payment, attempt.locale, challenge)
         async with self._db.transaction() as session:
-            await self._save(session, attempt)
+            session.add(attempt.payment)
             if extra is not None:
                 await extra(session)
             self._add_payment_event(session, payment)
