@@ -13,6 +13,7 @@ from haetae.catalog import Catalog, catalog
 from haetae.config import Settings
 from haetae.db.base import utcnow
 from haetae.db.engine import Database
+from haetae.merchants.directory import MerchantDirectory
 from haetae.payments.challenge import PendingCards
 from haetae.payments.connectors.base import IssuerConnector
 from haetae.payments.connectors.iso8583 import Iso8583Connector
@@ -36,6 +37,7 @@ class Services:
     card_secrets: CardSecrets
     vault: CardVault
     api_keys: ApiKeyVerifier
+    merchants: MerchantDirectory
     issuers: IssuerRouter
     reversals: ReversalWorker
     payments: PaymentService
@@ -100,6 +102,7 @@ def build_services(
         card_secrets=card_secrets,
         vault=vault,
         api_keys=ApiKeyVerifier(db, ttl=settings.api_key_cache_seconds),
+        merchants=MerchantDirectory(db, ttl=settings.api_key_cache_seconds),
         issuers=router,
         reversals=reversals,
         payments=payments,

@@ -33,8 +33,7 @@ async def _merchant_of(services: ServicesDep, principal: Principal) -> Merchant:
     if principal.merchant_id is None:
         # Payments are taken on behalf of a merchant; a service key has none.
         raise HaetaeError("forbidden", params={"scope": "merchant key"})
-    async with services.db.sessions() as session:
-        merchant = await session.get(Merchant, principal.merchant_id)
+    merchant = await services.merchants.get(principal.merchant_id)
     if merchant is None:
         raise HaetaeError("unauthorized", field="Authorization")
     return merchant
