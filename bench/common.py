@@ -1,0 +1,246 @@
+"""Helpers the benchmarks share: subprocesses, CPU accounting, the machine, RESULTS.md.
+
+Linux only (it reads /proc), like the machines the project runs on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import platform
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+PYTHON = sys.executable
+RESULTS_HEADER = (
+    "# Benchmark results\n\n"
+    "Figures measured with the scripts in `bench/` (see `bench/README.md`). Each section is\n"
+    "written by its script; re-running a script replaces only its own section.\n"
+)
+
+
+def free_port() -> int:
+    """A free TCP port on loopback (there is a small race until the server binds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without any inherited HAETAE_* setting, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HAETAE_")}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Child:
+    """A subprocess in its own process group, with its output in a log file."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    _log: IO[bytes] = field(repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM (uvicorn shuts down gracefully on it), then SIGKILL, to the whole process
+        group. Not SIGINT: a child started from a non-interactive shell's background job
+        inherits SIGINT ignored."""
+        try:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                if not self.alive():
+                    break
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, sig)
+                try:
+                    self.proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    continue
+            # The group may hold stragglers even after its leader has exited.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        finally:
+            self._log.close()
+
+
+def start_child(
+    name: str, argv: Sequence[str], *, env: Mapping[str, str], log_dir: Path, cwd: Path
+) -> Child:
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        list(argv),
+        env=dict(env),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: killpg reaches its children too
+    )
+    return Child(name, proc, log_path, log)
+
+
+def wait_for_port(port: int, child: Child, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise RuntimeError(f"{child.name} exited early:\n{child.log_tail()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{child.name} did not listen on {port} in {timeout}s:\n{child.log_tail()}")
+
+
+def wait_for_http(url: str, child: Child, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise RuntimeError(f"{child.name} exited early:\n{child.log_tail()}")
+        with (
+            contextlib.suppress(OSError, urllib.error.URLError),
+            urllib.request.urlopen(url, timeout=1.0) as response,
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not healthy in {timeout}s:\n{child.log_tail()}")
+
+
+# --- CPU accounting ----------------------------------------------------------------------
+
+
+def _psutil() -> Any | None:
+    try:
+        return importlib.import_module("psutil")
+    except ImportError:
+        return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), in seconds."""
+    psutil = _psutil()
+    if psutil is not None:
+        times = psutil.Process(pid).cpu_times()
+        return float(times.user + times.system)
+    return _stat_cpu(Path(f"/proc/{pid}/stat"))
+
+
+def thread_cpu_seconds(pid: int, tid: int) -> float:
+    """User + system CPU time of one thread of a process (the main thread: tid = pid)."""
+    return _stat_cpu(Path(f"/proc/{pid}/task/{tid}/stat"))
+
+
+def _stat_cpu(path: Path) -> float:
+    stat = path.read_text()
+    # The command name (field 2) may contain spaces; the fields after it are fixed.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc_pid_stat(5)
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def self_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def cpu_source() -> str:
+    return "psutil" if _psutil() is not None else "/proc/<pid>/stat utime+stime"
+
+
+# --- statistics ----------------------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of an already sorted sequence."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), int(-(-q * len(sorted_values) // 100))))
+    return sorted_values[rank - 1]
+
+
+# --- the machine ---------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu_model = "unknown"
+    with contextlib.suppress(OSError):
+        match = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        if match:
+            cpu_model = match.group(1).strip()
+    memory = "unknown"
+    with contextlib.suppress(OSError):
+        match = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
+        if match:
+            memory = f"{int(match.group(1)) / 1024 / 1024:.1f} GiB"
+    versions = []
+    for package in ("fastapi", "starlette", "uvicorn", "sqlalchemy", "aiosqlite", "pydantic"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions.append(f"{package} {metadata.version(package)}")
+    return {
+        "cpus": f"{os.cpu_count()} (nproc {len(os.sched_getaffinity(0))})",
+        "cpu_model": cpu_model,
+        "memory": memory,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "packages": ", ".join(versions),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def command_line() -> str:
+    """The command as it was typed, with the interpreter relative to the working directory."""
+    exe = PYTHON
+    with contextlib.suppress(ValueError):
+        relative = os.path.relpath(exe)
+        if not relative.startswith(".."):
+            exe = relative
+    return shlex.join([exe, *sys.argv])
+
+
+# --- RESULTS.md ----------------------------------------------------------------------------
+
+
+def replace_section(path: Path, heading: str, body: str) -> None:
+    """Write ``heading`` + ``body`` into ``path``, replacing that level-2 section if present
+    and keeping every other section as it was."""
+    text = path.read_text() if path.exists() else RESULTS_HEADER
+    section = f"{heading}\n\n{body.strip()}\n"
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
+    if start is None:
+        text = text.rstrip() + "\n\n" + section
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+        after = "".join(lines[end:])
+        text = "".join(lines[:start]) + section + ("\n" + after if after else "")
+    path.write_text(text)
