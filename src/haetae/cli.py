@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -205,8 +206,21 @@ def serve(
             if simulator is not None:
                 await simulator.stop()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run())
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=_loop_factory()) as run,
+    ):
+        run.run(_run())
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (uvicorn[standard] brings it on Linux): uvicorn only picks
+    it by itself when it starts the loop, and here we start it to run the simulator too."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 if __name__ == "__main__":

@@ -54,9 +54,10 @@ def _assert_clean(text: str, where: str) -> None:
     for pan in CARDS:
         for form in _forms(pan):
             assert form not in text, f"card number {pan[:6]}… found in {where}"
-    for secret, name in ((CVC, "CVC"), (AMEX_CID, "CID")):
-        assert not re.search(rf"(?<!\d){secret}(?!\d)", text), f"{name} found in {where}"
-    assert not re.search(rf"(?<!\d){BIRTH}(?!\d)", text), f"birth date found in {where}"
+    # Standalone values only: random ids and hashes (letters, digits, - and _) may contain
+    # the same three digits by chance.
+    for secret, name in ((CVC, "CVC"), (AMEX_CID, "CID"), (BIRTH, "birth date")):
+        assert not re.search(rf"(?<![\w-]){secret}(?![\w-])", text), f"{name} found in {where}"
     assert not re.search(r'"(password_2digits|cvc)"\s*:\s*"', text), f"secret key in {where}"
 
 

@@ -18,12 +18,17 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from haetae.db import sqlite_inline
+
 
 def async_url(url: str) -> str:
-    """The driver we run the application with: aiosqlite or psycopg 3 (async)."""
+    """The driver we run the application with: SQLite inline (see ``sqlite_inline``) or
+    psycopg 3 (async)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+        return parsed.set(drivername=f"sqlite+{sqlite_inline.DRIVER}").render_as_string(
+            hide_password=False
+        )
     if parsed.get_backend_name() == "postgresql":
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     raise ValueError(f"unsupported database: {parsed.get_backend_name()}")
@@ -74,7 +79,12 @@ class Database:
         self.is_sqlite = is_sqlite(url)
         ensure_sqlite_dir(url)
         kwargs: dict[str, Any] = {"echo": echo}
-        if not self.is_sqlite:
+        if self.is_sqlite:
+            # One connection: SQLite has one writer per file anyway, and tasks queue for it
+            # in the pool instead of spinning in SQLite's busy handler (which measured a
+            # p99 of 1.6 s under load with 15 connections, 0.4 s with one).
+            kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
+        else:
             kwargs.update(pool_size=20, max_overflow=10, pool_pre_ping=True)
         self.engine = create_async_engine(async_url(url), **kwargs)
         if self.is_sqlite:
