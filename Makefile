@@ -30,9 +30,11 @@ test: install
 integration: install
 	HAETAE_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest tests/unit tests/integration
 
-## Debian's Chromium for the browser tests (Playwright cannot download browsers here).
+## Debian's Chromium and a Korean font for the browser tests (Playwright cannot download
+## browsers here; without the font, Korean text renders as empty boxes in screenshots).
 e2e-deps:
-	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi nanum; then \
+		apt-get update -qq && apt-get install -y -qq chromium fonts-nanum; fi
 
 lint: install
 	$(BIN)/ruff check .

@@ -105,6 +105,7 @@ def settings(database_url: str, tmp_path: Path, issuer_sim: IssuerSimulator) -> 
             )
         ],
         idempotency_wait_seconds=5.0,
+        demo=True,
     )
 
 

@@ -174,6 +174,8 @@ def serve(
     from haetae.services import build_services
 
     settings = _settings()
+    if demo:
+        settings = settings.model_copy(update={"demo": True})
     configure_logging(settings.log_level, json=settings.log_json)
     upgrade(settings.effective_database_url)
     services = build_services(settings)

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     bus_url: str = "memory://"
     log_level: str = "INFO"
     log_json: bool = True
+    # Demo mode: the keyless checkout demo and its inbox of one-time codes. Off in a bank.
+    demo: bool = False
 
     # Secrets for card data. Unset, they are generated once into data_dir/keys/ (fine for a
     # demo; a bank sets them from its key management system).

@@ -22,7 +22,7 @@ from haetae.db.engine import Database
 from haetae.errors import HaetaeError
 from haetae.merchants.models import Merchant
 from haetae.notify.service import post_to_inbox
-from haetae.payments import metrics
+from haetae.payments import metrics, repository
 from haetae.payments.challenge import PendingCards, code_hash, new_code, step_up_result
 from haetae.payments.connectors.base import (
     AuthorizationRequest,
@@ -74,6 +74,7 @@ class _Attempt:
     merchant: Merchant
     locale: Locale
     idempotency_key: str | None
+    stored: bool = False  # whether the payment row exists yet
 
 
 class PaymentService:
@@ -292,7 +293,7 @@ class PaymentService:
         # Record the attempt before calling out: if this process dies mid-call, the sweep
         # finds it "authorizing" and reverses it.
         async with self._db.transaction() as session:
-            session.add(attempt.payment)
+            await self._store(session, attempt)
 
         request = AuthorizationRequest(
             card=card,
@@ -381,7 +382,7 @@ class PaymentService:
             payment, challenge = await self._load_for_challenge(session, merchant_id, payment_id)
             merchant = await session.get(Merchant, payment.merchant_id)
             assert merchant is not None
-            attempt = _Attempt(payment, merchant, locale, None)
+            attempt = _Attempt(payment, merchant, locale, None, stored=True)
             if self._clock() >= challenge.expires_at:
                 challenge.status = "failed"
                 self._fail(payment, "failed", "challenge_expired", None)
@@ -537,6 +538,14 @@ class PaymentService:
 
     # --- persistence --------------------------------------------------------------------
 
+    @staticmethod
+    async def _store(session: AsyncSession, attempt: _Attempt) -> None:
+        if attempt.stored:
+            await repository.update_payment(session, attempt.payment)
+        else:
+            await repository.insert_payment(session, attempt.payment)
+            attempt.stored = True
+
     def _add_payment_event(self, session: AsyncSession, payment: Payment) -> None:
         add_event(
             session,
@@ -580,7 +589,7 @@ class PaymentService:
         payment = attempt.payment
         result = self._result(payment, attempt.locale, challenge)
         async with self._db.transaction() as session:
-            session.add(attempt.payment)
+            await self._store(session, attempt)
             if extra is not None:
                 await extra(session)
             self._add_payment_event(session, payment)

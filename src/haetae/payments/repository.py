@@ -1,0 +1,34 @@
+"""Payment writes on the hot path, as single Core statements.
+
+The service keeps a :class:`Payment` as plain state and never attaches it to a session on
+the create path: an ORM flush of this 35-column row, with its change tracking, measured as
+the largest single cost of a payment (bench/RESULTS.md). Core ``INSERT``/``UPDATE`` from the
+attributes that are set does the same work in one statement; column defaults still apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, inspect, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from haetae.payments.models import Payment
+
+_PAYMENTS = cast(Table, Payment.__table__)
+_COLUMN_KEYS = tuple(column.key for column in _PAYMENTS.columns)
+
+
+def _values(payment: Payment) -> dict[str, Any]:
+    loaded = inspect(payment).dict
+    return {key: loaded[key] for key in _COLUMN_KEYS if key in loaded}
+
+
+async def insert_payment(session: AsyncSession, payment: Payment) -> None:
+    await session.execute(insert(_PAYMENTS).values(_values(payment)))
+
+
+async def update_payment(session: AsyncSession, payment: Payment) -> None:
+    values = _values(payment)
+    values.pop("id")
+    await session.execute(update(_PAYMENTS).where(_PAYMENTS.c.id == payment.id).values(values))
