@@ -66,11 +66,22 @@ async def consume_once(session: AsyncSession, consumer: str, event_id: str) -> b
 class OutboxRelay:
     """Publishes unpublished outbox rows in order, woken by commits or by a poll interval."""
 
-    def __init__(self, db: Database, bus: Bus, *, poll_seconds: float = 0.5, batch: int = 200):
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        *,
+        poll_seconds: float = 0.5,
+        batch: int = 200,
+        coalesce_seconds: float = 0.005,
+    ):
         self._db = db
         self._bus = bus
         self._poll_seconds = poll_seconds
         self._batch = batch
+        # After a wake-up, wait this long so that the commits of a busy moment go out as one
+        # batch (each round costs two transactions whatever its size).
+        self._coalesce_seconds = coalesce_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -135,11 +146,14 @@ class OutboxRelay:
             )
 
     async def drain(self) -> int:
-        """Publish until nothing is pending (tests and shutdown use this)."""
+        """Publish until nothing is pending (tests and shutdown use this). A batch shorter
+        than the batch size means the table was emptied: no further round is needed."""
         total = 0
-        while (count := await self.publish_pending()) > 0:
+        while True:
+            count = await self.publish_pending()
             total += count
-        return total
+            if count < self._batch or count == 0:
+                return total
 
     async def _run(self) -> None:
         while True:
@@ -149,6 +163,7 @@ class OutboxRelay:
                 log.error("outbox.relay_failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+            await asyncio.sleep(self._coalesce_seconds)
             self._wake.clear()
 
     def start(self) -> None:

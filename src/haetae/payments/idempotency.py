@@ -1,8 +1,8 @@
 """Idempotency-Key handling: the first request wins, every retry gets its response.
 
-The key row is inserted in its own transaction before any work; the primary key makes two
-concurrent first requests impossible, so the loser waits for the winner's response instead
-of authorizing a second time.
+The key row is inserted in the same transaction as the payment's first row, before the
+issuer is called; its primary key makes two concurrent first requests impossible, so the
+loser waits for the winner's response instead of authorizing a second time.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +27,20 @@ from haetae.payments.models import IdempotencyRecord
 # Core statements on the table: the ORM-enabled UPDATE's session synchronisation measured
 # ~15% of a payment's CPU for nothing (no loaded object needs refreshing).
 _KEYS = cast(Table, IdempotencyRecord.__table__)
+_CLAIM = insert(_KEYS)
+_COMPLETE = update(_KEYS).where(
+    _KEYS.c.merchant_id == bindparam("m"), _KEYS.c.key == bindparam("k")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    key: str
+    request_hash: str  # keyed hash of the request body
+
+
+class KeyTaken(Exception):
+    """Another request holds this Idempotency-Key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,44 +60,47 @@ class IdempotencyKeys:
         self._ttl = ttl
         self._wait_seconds = wait_seconds
 
-    async def claim(
-        self, merchant_id: str, key: str, request_hash: str, payment_id: str, now: datetime
-    ) -> StoredResponse | None:
-        """None: this request owns the key (for ``payment_id``) and must do the work.
-        Otherwise the response to replay. Raises 409 for a different body, or when the first
+    async def insert_claim(
+        self, session: AsyncSession, merchant_id: str, claim: Claim, payment_id: str, now: datetime
+    ) -> None:
+        """Claim the key in the caller's transaction (the payment's first write). Raises
+        :class:`KeyTaken` when another request holds it; the transaction must end."""
+        try:
+            await session.execute(
+                _CLAIM,
+                {
+                    "merchant_id": merchant_id,
+                    "key": claim.key,
+                    "request_hash": claim.request_hash,
+                    "payment_id": payment_id,
+                    "status": "in_progress",
+                    "created_at": now,
+                    "expires_at": now + self._ttl,
+                },
+            )
+        except IntegrityError as exc:
+            raise KeyTaken(claim.key) from exc
+
+    async def replay(self, merchant_id: str, claim: Claim, now: datetime) -> StoredResponse | None:
+        """The first response for this key, waiting for it while the first request runs;
+        None when the key is free. Raises 409 for a different body, or when the first
         request is still running after the wait."""
         deadline = time.monotonic() + self._wait_seconds
         while True:
-            try:
-                async with self._db.transaction() as session:
-                    await session.execute(
-                        insert(_KEYS).values(
-                            merchant_id=merchant_id,
-                            key=key,
-                            request_hash=request_hash,
-                            payment_id=payment_id,
-                            status="in_progress",
-                            created_at=now,
-                            expires_at=now + self._ttl,
-                        )
-                    )
-                return None
-            except IntegrityError:
-                pass
             async with self._db.sessions() as session:
-                record = await session.get(IdempotencyRecord, (merchant_id, key))
+                record = await session.get(IdempotencyRecord, (merchant_id, claim.key))
             if record is None:
-                continue  # purged between our two looks: claim it again
+                return None
             if record.expires_at <= now:
-                await self._forget_expired(merchant_id, key, now)
-                continue
-            if not hmac.compare_digest(record.request_hash, request_hash):
+                await self._forget_expired(merchant_id, claim.key, now)
+                return None
+            if not hmac.compare_digest(record.request_hash, claim.request_hash):
                 raise HaetaeError("idempotency_key_reused", field="Idempotency-Key")
             if record.status == "completed" and record.response_body is not None:
                 return StoredResponse(record.response_status or 200, record.response_body)
             if time.monotonic() >= deadline:
                 raise HaetaeError("idempotency_in_progress", field="Idempotency-Key")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
 
     async def _forget_expired(self, merchant_id: str, key: str, now: datetime) -> None:
         async with self._db.transaction() as session:
@@ -100,23 +117,15 @@ class IdempotencyKeys:
         session: AsyncSession, merchant_id: str, key: str, response: StoredResponse
     ) -> None:
         await session.execute(
-            update(_KEYS)
-            .where(_KEYS.c.merchant_id == merchant_id, _KEYS.c.key == key)
-            .values(
-                status="completed", response_status=response.status, response_body=response.body
-            )
+            _COMPLETE,
+            {
+                "m": merchant_id,
+                "k": key,
+                "status": "completed",
+                "response_status": response.status,
+                "response_body": response.body,
+            },
         )
-
-    async def release(self, merchant_id: str, key: str) -> None:
-        """Forget a claim whose request failed before doing anything (e.g. a 422)."""
-        async with self._db.transaction() as session:
-            await session.execute(
-                delete(IdempotencyRecord).where(
-                    IdempotencyRecord.merchant_id == merchant_id,
-                    IdempotencyRecord.key == key,
-                    IdempotencyRecord.status == "in_progress",
-                )
-            )
 
     async def purge_expired(self, now: datetime) -> int:
         async with self._db.transaction() as session:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, inspect, update
+from sqlalchemy import Table, bindparam, insert, inspect, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haetae.payments.models import Payment
@@ -24,11 +24,17 @@ def _values(payment: Payment) -> dict[str, Any]:
     return {key: loaded[key] for key in _COLUMN_KEYS if key in loaded}
 
 
+# Constant statements, values passed at execution: SQLAlchemy then reuses the compiled form
+# instead of coercing every value into a bound parameter and hashing a new cache key.
+_INSERT = insert(_PAYMENTS)
+_UPDATE = update(_PAYMENTS).where(_PAYMENTS.c.id == bindparam("payment_id"))
+
+
 async def insert_payment(session: AsyncSession, payment: Payment) -> None:
-    await session.execute(insert(_PAYMENTS).values(_values(payment)))
+    await session.execute(_INSERT, _values(payment))
 
 
 async def update_payment(session: AsyncSession, payment: Payment) -> None:
     values = _values(payment)
-    values.pop("id")
-    await session.execute(update(_PAYMENTS).where(_PAYMENTS.c.id == payment.id).values(values))
+    values["payment_id"] = values.pop("id")
+    await session.execute(_UPDATE, values)

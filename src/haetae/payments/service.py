@@ -33,7 +33,9 @@ from haetae.payments.connectors.base import (
 )
 from haetae.payments.connectors.mapping import outcome_for
 from haetae.payments.idempotency import (
+    Claim,
     IdempotencyKeys,
+    KeyTaken,
     StoredResponse,
     find_by_payment,
     request_fingerprint,
@@ -73,8 +75,8 @@ class _Attempt:
     payment: Payment
     merchant: Merchant
     locale: Locale
-    idempotency_key: str | None
-    stored: bool = False  # whether the payment row exists yet
+    claim: Claim | None
+    stored: bool = False  # whether the payment row (and the key's claim) exists yet
 
 
 class PaymentService:
@@ -135,25 +137,30 @@ class PaymentService:
         locale: Locale,
         idempotency_key: str | None,
     ) -> PaymentResult:
-        # Request errors (422) are answered before the key is claimed: like Stripe, a request
-        # that never started may be corrected and sent again with the same key.
+        """Take a payment. With an Idempotency-Key, the key is claimed in the same
+        transaction as the payment's first write: everything before it (validation, risk)
+        has no side effects, so of two concurrent requests with one key exactly one writes
+        and calls the issuer; the other replays its response."""
+        # Request errors (422) come first and claim nothing: like Stripe, a request that
+        # never started may be corrected and sent again with the same key.
         self._check_amount(merchant, body, locale)
-        payment_id = new_id("pay")
+        claim = None
         if idempotency_key is not None:
-            fingerprint = request_fingerprint(
+            request_hash = request_fingerprint(
                 self._secrets.fingerprint_key, body.model_dump(mode="json")
             )
-            replay = await self._idempotency.claim(
-                merchant.id, idempotency_key, fingerprint, payment_id, self._clock()
-            )
-            if replay is not None:
-                return PaymentResult(replay.status, PaymentOut.model_validate(replay.body))
-        try:
-            return await self._create(payment_id, merchant, body, locale, idempotency_key)
-        except BaseException:
-            if idempotency_key is not None:
-                await self._idempotency.release(merchant.id, idempotency_key)
-            raise
+            claim = Claim(idempotency_key, request_hash)
+        # No look-up first: a retry is validated and scored again (pure work), then meets the
+        # first request's key in its first write and replays that response.
+        while True:
+            try:
+                return await self._create(new_id("pay"), merchant, body, locale, claim)
+            except KeyTaken:
+                assert claim is not None
+                replay = await self._idempotency.replay(merchant.id, claim, self._clock())
+                if replay is not None:
+                    return PaymentResult(replay.status, PaymentOut.model_validate(replay.body))
+                # The first holder's key expired in between: take the payment afresh.
 
     async def _create(
         self,
@@ -161,7 +168,7 @@ class PaymentService:
         merchant: Merchant,
         body: PaymentCreate,
         locale: Locale,
-        key: str | None,
+        claim: Claim | None,
     ) -> PaymentResult:
         now = self._clock()
         payment = Payment(
@@ -181,7 +188,7 @@ class PaymentService:
             reversal_attempts=0,
             created_at=now,
         )
-        attempt = _Attempt(payment, merchant, locale, key)
+        attempt = _Attempt(payment, merchant, locale, claim)
         try:
             card = self._read_card(payment, body, now)
         except HaetaeError as error:
@@ -538,13 +545,16 @@ class PaymentService:
 
     # --- persistence --------------------------------------------------------------------
 
-    @staticmethod
-    async def _store(session: AsyncSession, attempt: _Attempt) -> None:
+    async def _store(self, session: AsyncSession, attempt: _Attempt) -> None:
         if attempt.stored:
             await repository.update_payment(session, attempt.payment)
-        else:
-            await repository.insert_payment(session, attempt.payment)
-            attempt.stored = True
+            return
+        if attempt.claim is not None:
+            await self._idempotency.insert_claim(
+                session, attempt.merchant.id, attempt.claim, attempt.payment.id, self._clock()
+            )
+        await repository.insert_payment(session, attempt.payment)
+        attempt.stored = True
 
     def _add_payment_event(self, session: AsyncSession, payment: Payment) -> None:
         add_event(
@@ -593,11 +603,11 @@ class PaymentService:
             if extra is not None:
                 await extra(session)
             self._add_payment_event(session, payment)
-            if attempt.idempotency_key is not None:
+            if attempt.claim is not None:
                 await IdempotencyKeys.complete(
                     session,
                     attempt.merchant.id,
-                    attempt.idempotency_key,
+                    attempt.claim.key,
                     StoredResponse(result.status_code, result.body.model_dump(mode="json")),
                 )
         metrics.PAYMENTS.labels(payment.status, payment.error_code or "").inc()
