@@ -201,7 +201,7 @@ def machine() -> dict[str, str]:
         if match:
             memory = f"{int(match.group(1)) / 1024 / 1024:.1f} GiB"
     versions = []
-    for package in ("fastapi", "starlette", "uvicorn", "sqlalchemy", "aiosqlite", "pydantic"):
+    for package in ("fastapi", "starlette", "uvicorn", "uvloop", "sqlalchemy", "pydantic"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions.append(f"{package} {metadata.version(package)}")
     return {

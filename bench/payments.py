@@ -10,9 +10,7 @@ counted and reported, never counted as throughput.
 Runs, each on a fresh stack: the main configuration (``--concurrency``, 32), the same at
 concurrency 8, the main one with the server pinned alone to one core, and, when the target
 is missed (or with ``--profile always``), a diagnostic run: py-spy on the server and a count
-of the SQL statements and transactions per payment. ``--what-if`` adds runs of the same
-server started by a wrapper with one change each (uvloop; a single SQLite connection), to
-measure fixes before making them.
+of the SQL statements and transactions per payment.
 
     .venv/bin/python bench/payments.py [--seconds 20] [--concurrency 32] [--warmup 3]
         [--out bench/RESULTS.md]
@@ -155,28 +153,14 @@ def payment_body(case: CardCase, i: int, tag: str) -> dict[str, Any]:
     }
 
 
-# --- the server wrapper (diagnostic and what-if runs only) ------------------------------------
+# --- the server wrapper (diagnostic runs only) ---------- 
 
 # Starts the app exactly as ``haetae serve`` does (cli.serve: logging, migrations, services,
-# uvicorn.Config with the same arguments, asyncio.run) and adds: a count of SQL statements by
-# verb and table (reset on SIGUSR1, written as JSON on SIGUSR2), and optional what-if changes
-# from BENCH_VARIANT: "uvloop" runs the server on uvloop instead of the stdlib event loop;
-# "pool1" gives SQLAlchemy a single SQLite connection instead of its default pool of 5 + 10.
+# uvicorn.Config with the same arguments, on uvloop) and adds a count of SQL statements by
+# verb and table (reset on SIGUSR1, written as JSON on SIGUSR2).
 SERVER_WRAPPER = r"""
 import asyncio, collections, json, os, signal, sys
 from pathlib import Path
-
-variant = set(filter(None, os.environ.get("BENCH_VARIANT", "").split(",")))
-if "pool1" in variant:
-    import haetae.db.engine as engine
-
-    _create = engine.create_async_engine
-
-    def _one_connection(url, **kwargs):
-        kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
-        return _create(url, **kwargs)
-
-    engine.create_async_engine = _one_connection
 
 import uvicorn
 from sqlalchemy import event
@@ -228,13 +212,10 @@ async def main():
     await uvicorn.Server(config).serve()
 
 
-if "uvloop" in variant:
-    import uvloop
+import uvloop
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(main())
-else:
-    asyncio.run(main())
+with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    runner.run(main())
 """
 
 
@@ -250,7 +231,6 @@ class RunConfig:
     pinned: bool = False  # server alone on CPU 0; simulator and load generator on CPU 1
     profile: bool = False  # py-spy attached to the server during the measured window
     wrapper: bool = False  # server started by SERVER_WRAPPER (counts SQL statements)
-    variant: str = ""  # what-if change for the wrapper (BENCH_VARIANT)
 
 
 @dataclass
@@ -301,7 +281,6 @@ class Stack:
                 "HAETAE_ISSUERS": json.dumps([{"port": self.sim_port}]),
                 "HAETAE_LOG_LEVEL": "WARNING",
                 "PYTHONUNBUFFERED": "1",
-                "BENCH_VARIANT": config.variant,
             }
         )
         self.children: list[Child] = []
@@ -560,12 +539,11 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("FastAPI dependency solving (key, locale, services)", "solve_dependencies"),
     ("  of it, sync dependencies run in anyio's thread pool", "run_in_threadpool"),
     ("endpoint `create_payment` (all the payment work)", "create_payment"),
-    ("  `IdempotencyKeys.claim` (own transaction)", "IdempotencyKeys.claim"),
-    ("  `_merchant_of` (merchant read, own transaction)", "_merchant_of"),
+    ("  `IdempotencyKeys.insert_claim` (in the first write)", "IdempotencyKeys.insert_claim"),
     ("  `PaymentService._authorize` (save, then issuer call)", "PaymentService._authorize"),
     ("    `Iso8583Connector.authorize` (codec + TCP exchange)", "Iso8583Connector.authorize"),
     ("  `PaymentService._finish` (outcome, event, idempotent reply)", "PaymentService._finish"),
-    ("    `IdempotencyKeys.complete` (ORM-enabled UPDATE)", "IdempotencyKeys.complete"),
+    ("    `IdempotencyKeys.complete` (Core UPDATE)", "IdempotencyKeys.complete"),
     (
         "ORM-enabled UPDATE pre-work (`synchronize_session` evaluation)",
         "_BulkUDCompileState.orm_pre_session_exec",
@@ -790,8 +768,8 @@ def render(
     lines += [
         "",
         "Setup: `haetae issuer-sim` and `haetae serve` as subprocesses (one uvicorn process "
-        "with httptools; `cli.serve` starts it with `asyncio.run`, so it runs on the "
-        "standard-library event loop, not uvloop), SQLite (WAL) in a temporary "
+        "with httptools, on uvloop as `cli.serve` starts it), SQLite (WAL, one connection, "
+        "statements run inline on the event loop: `db/sqlite_inline.py`) in a temporary "
         "`HAETAE_DATA_DIR`, `HAETAE_LOG_LEVEL=WARNING` (the per-payment INFO logs are "
         "filtered out, so their rendering cost is not in these figures; warnings and errors "
         "would be), issuer port via `HAETAE_ISSUERS='[{\"port\": N}]'` "
@@ -811,22 +789,12 @@ def render(
             f"{main['cpu:load generator']:.0f}% of a core unpinned: the server, not the "
             "client, is the limit.",
         ]
-    what_ifs = [name for name in medians if name.startswith("what-if")]
-    if what_ifs:
-        lines += [
-            "",
-            "What-if rows: the same server started by a wrapper that does what `cli.serve` "
-            "does with one change (not what ships; to size a fix before making it): "
-            "`uvloop` runs it on uvloop; `pool1` gives SQLAlchemy one SQLite connection "
-            "instead of its default pool of 5 + 10 overflow, so requests queue in the pool "
-            "(FIFO) instead of in SQLite's busy handler.",
-        ]
     if profile is not None or profile_note or any(r[0].statements for r in runs.values()):
         lines += ["", "### Where the server's time goes"]
         if profile_note:
             lines += ["", profile_note]
         for results in runs.values():
-            if results[0].config.profile or (results[0].statements and not what_ifs):
+            if results[0].config.profile or results[0].statements:
                 lines += _statements_table(results[0])
                 break
     if profile is not None:
@@ -835,7 +803,7 @@ def render(
             f"py-spy (`record --gil --threads`, {PY_SPY_RATE} Hz) on the server over the "
             f"measured window of the diagnostic run: {profile.samples:,} samples of the "
             f"event-loop thread holding the GIL ({profile.other_threads:,} of other "
-            "threads: aiosqlite's connection threads, anyio's thread pool). Time in C "
+            "threads: anyio's thread pool). Time in C "
             "without the GIL (SQLite itself, system calls) is not in these samples; the "
             "thread CPU columns above have it.",
             "",
@@ -872,7 +840,7 @@ def main() -> int:
         "--extra-seconds",
         type=float,
         default=8.0,
-        help="measured window of the pinned, diagnostic and what-if runs",
+        help="measured window of the pinned and diagnostic runs",
     )
     parser.add_argument("--no-pinned", action="store_true", help="skip the pinned run")
     parser.add_argument(
@@ -881,7 +849,6 @@ def main() -> int:
         default="auto",
         help="diagnostic run (py-spy, SQL counts): auto = only when the target is missed",
     )
-    parser.add_argument("--what-if", action="store_true", help="add the what-if runs")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
     args = parser.parse_args()
 
@@ -946,20 +913,6 @@ def main() -> int:
             print(f"  kept: {result.profile_path}")
         else:
             shutil.rmtree(result.stack_dir, ignore_errors=True)
-    if args.what_if:
-        for variant in ("uvloop", "pool1"):
-            name = f"what-if {variant}"
-            labels[name] = f"concurrency {args.concurrency}, what-if: {variant}"
-            run(
-                RunConfig(
-                    name,
-                    args.concurrency,
-                    args.extra_seconds,
-                    extra_warmup,
-                    wrapper=True,
-                    variant=variant,
-                )
-            )
     print(f"total {time.monotonic() - started:.0f} s\n")
 
     section = render(args, runs, labels, profile, profile_note)
