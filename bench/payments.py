@@ -153,7 +153,7 @@ def payment_body(case: CardCase, i: int, tag: str) -> dict[str, Any]:
     }
 
 
-# --- the server wrapper (diagnostic runs only) ---------- 
+# --- the server wrapper (diagnostic runs only) ---------------------------------------------
 
 # Starts the app exactly as ``haetae serve`` does (cli.serve: logging, migrations, services,
 # uvicorn.Config with the same arguments, on uvloop) and adds a count of SQL statements by
