@@ -191,14 +191,16 @@ def serve(
             await simulator.start()
             keys = await seed_demo(services.db)
             console.rule("Haetae demo")
-            console.print(
-                f"console:  http://{host}:{port}/   checkout: http://{host}:{port}/checkout"
-            )
-            console.print(f"API docs: http://{host}:{port}/docs")
-            console.print(f"issuer simulator: {issuer.host}:{simulator.port}")
-            console.print(f"admin (service) key: {keys.admin_key}")
-            console.print(f"vault merchant key:  {keys.vault_merchant_key}")
-            console.print(f"demo merchant API key: {keys.merchant_key}")
+            lines = [
+                f"console:  http://{host}:{port}/   checkout: http://{host}:{port}/checkout",
+                f"API docs: http://{host}:{port}/docs",
+                f"issuer simulator: {issuer.host}:{simulator.port}",
+                f"admin (service) key:   {keys.admin_key}",
+                f"vault merchant key:    {keys.vault_merchant_key}",
+                f"demo merchant API key: {keys.merchant_key}",
+            ]
+            for line in lines:  # unwrapped, so that a key can be copied whole
+                console.print(line, soft_wrap=True, highlight=False)
         config = uvicorn.Config(
             create_app(settings, services), host=host, port=port, log_config=None, access_log=False
         )
