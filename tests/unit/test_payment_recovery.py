@@ -120,3 +120,32 @@ async def test_idempotency_keys_are_kept_24_hours(
     fresh = await client.post("/v1/payments", json=payment_body(), headers=headers)
     assert fresh.json()["id"] != first.json()["id"]
     assert len(issuer_sim.authorizations) == 2
+
+
+async def test_a_payment_in_flight_reads_as_processing(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    _, key = await merchant_key(services)
+    asked = asyncio.Event()
+    release = asyncio.Event()
+    connector = services.issuers.issuers[0].connector
+    real_authorize = connector.authorize
+
+    async def slow(request: AuthorizationRequest) -> IssuerReply:
+        asked.set()
+        await release.wait()
+        return await real_authorize(request)
+
+    connector.authorize = slow  # type: ignore[method-assign]
+    paying = asyncio.create_task(
+        client.post("/v1/payments", json=payment_body(), headers=auth(key))
+    )
+    await asyncio.wait_for(asked.wait(), timeout=5)
+    async with services.db.sessions() as session:
+        payment_id = (await session.scalars(select(Payment.id))).one()
+    during = await client.get(f"/v1/payments/{payment_id}", headers=auth(key))
+    assert during.json()["status"] == "processing" and during.json()["error"] is None
+    cancel = await client.post(f"/v1/payments/{payment_id}/cancel", headers=auth(key))
+    assert cancel.status_code == 409 and "processing" in cancel.json()["error"]["message"]
+    release.set()
+    assert (await paying).json()["status"] == "approved"

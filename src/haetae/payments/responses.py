@@ -12,9 +12,9 @@ from haetae.payments.schemas import CardOut, ChallengeOut, PaymentOut, PaymentSt
 
 SEOUL = ZoneInfo("Asia/Seoul")
 
-_PUBLIC_STATUS: dict[str, PaymentStatus] = {
-    "pending": "failed",
-    "authorizing": "failed",
+PUBLIC_STATUS: dict[str, PaymentStatus] = {
+    "pending": "processing",
+    "authorizing": "processing",
     "approved": "approved",
     "cancelling": "approved",
     "declined": "declined",
@@ -64,7 +64,7 @@ def payment_out(
         )
     return PaymentOut(
         id=payment.id,
-        status=_PUBLIC_STATUS[payment.status],
+        status=PUBLIC_STATUS[payment.status],
         amount=payment.amount,
         currency=payment.currency,
         order_id=payment.order_id,

@@ -10,7 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_v
 
 from haetae.catalog import CustomerError
 
-PaymentStatus = Literal["approved", "declined", "challenge_required", "failed", "cancelled"]
+# "processing": the issuer is being asked right now (seen only by a look-up in that moment;
+# a payment whose process died there is resolved to "failed" by the housekeeper).
+PaymentStatus = Literal[
+    "approved", "declined", "challenge_required", "failed", "cancelled", "processing"
+]
 
 
 class _Strict(BaseModel):

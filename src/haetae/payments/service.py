@@ -43,7 +43,7 @@ from haetae.payments.idempotency import (
 from haetae.payments.issuers import IssuerRouter, ReversalWorker, new_rrn, stuck_before
 from haetae.payments.maintenance import maintenance_ends_at
 from haetae.payments.models import Payment, PaymentChallenge
-from haetae.payments.responses import http_status, payment_out
+from haetae.payments.responses import PUBLIC_STATUS, http_status, payment_out
 from haetae.payments.schemas import PaymentCreate, PaymentOut
 from haetae.payments.validation import (
     check_birth_or_business_no,
@@ -441,7 +441,9 @@ class PaymentService:
         async with self._db.transaction() as session:
             payment = await self._get_owned(session, merchant_id, payment_id, lock=True)
             if payment.status != "approved":
-                raise HaetaeError("payment_not_cancellable", params={"status": payment.status})
+                raise HaetaeError(
+                    "payment_not_cancellable", params={"status": PUBLIC_STATUS[payment.status]}
+                )
             payment.status = "cancelling"
             payment.reversal_status, payment.reversal_reason = "pending", "cancel"
         acknowledged, _, _ = await self._reversals.reverse_once(payment.id)
