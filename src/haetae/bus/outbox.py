@@ -12,6 +12,7 @@ from sqlalchemy import Table, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from haetae.background import BackgroundTask
 from haetae.bus.base import Bus, Event
 from haetae.bus.models import ConsumedEvent, OutboxEvent
 from haetae.db.base import new_id, utcnow
@@ -83,7 +84,7 @@ class OutboxRelay:
         # batch (each round costs two transactions whatever its size).
         self._coalesce_seconds = coalesce_seconds
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("outbox-relay", self._run)
 
     def wake(self) -> None:
         self._wake.set()
@@ -167,12 +168,7 @@ class OutboxRelay:
             self._wake.clear()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()

@@ -5,13 +5,13 @@ out, and Idempotency-Keys past their retention."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import structlog
 
+from haetae.background import BackgroundTask
 from haetae.payments.idempotency import IdempotencyKeys
 from haetae.payments.issuers import ReversalWorker
 from haetae.payments.service import PaymentService
@@ -42,7 +42,7 @@ class PaymentHousekeeper:
         self._idempotency = idempotency
         self._clock = clock
         self._interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("payments-housekeeping", self._loop)
 
     async def run_once(self) -> SweepReport:
         report = SweepReport(
@@ -65,12 +65,7 @@ class PaymentHousekeeper:
             await asyncio.sleep(self._interval)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="payments-housekeeping")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
