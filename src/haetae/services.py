@@ -20,6 +20,7 @@ from haetae.payments.connectors.iso8583 import Iso8583Connector
 from haetae.payments.housekeeping import PaymentHousekeeper
 from haetae.payments.idempotency import IdempotencyKeys
 from haetae.payments.issuers import Issuer, IssuerRouter, ReversalWorker
+from haetae.payments.recovery import PaymentRecovery
 from haetae.payments.service import PaymentService
 from haetae.payments.vault import CardVault
 from haetae.risk.engine import ProvisionalRiskEngine, RiskEngine
@@ -75,6 +76,7 @@ def build_services(
         [Issuer(issuer, connector_factory(issuer)) for issuer in settings.issuer_list()]
     )
     reversals = ReversalWorker(db, router, clock=clock)
+    pending_cards = PendingCards()
     idempotency = IdempotencyKeys(
         db,
         ttl=timedelta(hours=settings.idempotency_ttl_hours),
@@ -90,8 +92,11 @@ def build_services(
         issuers=router,
         reversals=reversals,
         idempotency=idempotency,
-        pending_cards=PendingCards(),
+        pending_cards=pending_cards,
         clock=clock,
+    )
+    recovery = PaymentRecovery(
+        db=db, catalog=texts, issuers=router, pending_cards=pending_cards, clock=clock
     )
     return Services(
         settings=settings,
@@ -106,6 +111,6 @@ def build_services(
         issuers=router,
         reversals=reversals,
         payments=payments,
-        housekeeper=PaymentHousekeeper(payments, reversals, idempotency, clock=clock),
+        housekeeper=PaymentHousekeeper(recovery, reversals, idempotency, clock=clock),
         clock=clock,
     )

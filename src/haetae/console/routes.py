@@ -24,8 +24,8 @@ from haetae.errors import HaetaeError
 from haetae.merchants.models import Merchant
 from haetae.merchants.service import get_or_create_merchant
 from haetae.notify.service import list_inbox
+from haetae.payments.outcomes import PaymentResult
 from haetae.payments.schemas import ChallengeIn, PaymentCreate
-from haetae.payments.service import PaymentResult
 from haetae.services import Services
 
 router = APIRouter(include_in_schema=False)

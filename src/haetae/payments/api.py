@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from haetae.deps import LocaleDep, ServicesDep, require_scope
 from haetae.errors import HaetaeError
 from haetae.merchants.models import Merchant
+from haetae.payments.outcomes import PaymentResult
 from haetae.payments.schemas import ChallengeIn, PaymentCreate, PaymentOut
-from haetae.payments.service import PaymentResult
 from haetae.security.api_keys import Principal
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])

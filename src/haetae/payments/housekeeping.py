@@ -14,7 +14,7 @@ import structlog
 from haetae.background import BackgroundTask
 from haetae.payments.idempotency import IdempotencyKeys
 from haetae.payments.issuers import ReversalWorker
-from haetae.payments.service import PaymentService
+from haetae.payments.recovery import PaymentRecovery
 
 log = structlog.get_logger(__name__)
 
@@ -30,14 +30,14 @@ class SweepReport:
 class PaymentHousekeeper:
     def __init__(
         self,
-        payments: PaymentService,
+        recovery: PaymentRecovery,
         reversals: ReversalWorker,
         idempotency: IdempotencyKeys,
         *,
         clock: Callable[[], datetime],
         interval_seconds: float = 30.0,
     ) -> None:
-        self._payments = payments
+        self._recovery = recovery
         self._reversals = reversals
         self._idempotency = idempotency
         self._clock = clock
@@ -46,8 +46,8 @@ class PaymentHousekeeper:
 
     async def run_once(self) -> SweepReport:
         report = SweepReport(
-            interrupted=await self._payments.fail_interrupted(),
-            expired_challenges=await self._payments.expire_challenges(),
+            interrupted=await self._recovery.fail_interrupted(),
+            expired_challenges=await self._recovery.expire_challenges(),
             reversals_acknowledged=await self._reversals.sweep(),
             idempotency_keys_purged=await self._idempotency.purge_expired(self._clock()),
         )

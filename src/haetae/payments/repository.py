@@ -1,4 +1,4 @@
-"""Payment writes on the hot path, as single Core statements.
+"""Payment queries. Writes on the hot path are single Core statements.
 
 The service keeps a :class:`Payment` as plain state and never attaches it to a session on
 the create path: an ORM flush of this 35-column row, with its change tracking, measured as
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, inspect, update
+from sqlalchemy import Table, bindparam, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from haetae.errors import HaetaeError
 from haetae.payments.models import Payment
 
 _PAYMENTS = cast(Table, Payment.__table__)
@@ -38,3 +39,19 @@ async def update_payment(session: AsyncSession, payment: Payment) -> None:
     values = _values(payment)
     values["payment_id"] = values.pop("id")
     await session.execute(_UPDATE, values)
+
+
+async def get_owned(
+    session: AsyncSession, merchant_id: str | None, payment_id: str, *, lock: bool = False
+) -> Payment:
+    """A merchant sees only its own payments; another's is "not found", not "forbidden", so
+    ids reveal nothing. ``merchant_id`` None is one of the bank's own services."""
+    query = select(Payment).where(Payment.id == payment_id)
+    if merchant_id is not None:
+        query = query.where(Payment.merchant_id == merchant_id)
+    if lock:
+        query = query.with_for_update()
+    payment = await session.scalar(query)
+    if payment is None:
+        raise HaetaeError("payment_not_found", field="id")
+    return payment

@@ -11,10 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from haetae.bus.outbox import add_event
 from haetae.catalog import Catalog, Locale, format_money
 from haetae.config import Settings
 from haetae.db.base import new_id
@@ -37,35 +35,20 @@ from haetae.payments.idempotency import (
     IdempotencyKeys,
     KeyTaken,
     StoredResponse,
-    find_by_payment,
     request_fingerprint,
 )
-from haetae.payments.issuers import IssuerRouter, ReversalWorker, new_rrn, stuck_before
+from haetae.payments.intake import check_amount, read_card
+from haetae.payments.issuers import IssuerRouter, ReversalWorker, new_rrn
 from haetae.payments.maintenance import maintenance_ends_at
 from haetae.payments.models import Payment, PaymentChallenge
-from haetae.payments.responses import PUBLIC_STATUS, http_status, payment_out
+from haetae.payments.outcomes import PaymentResult, add_payment_event, fail, result_of
+from haetae.payments.responses import PUBLIC_STATUS, payment_out
 from haetae.payments.schemas import PaymentCreate, PaymentOut
-from haetae.payments.validation import (
-    check_birth_or_business_no,
-    check_cvc,
-    check_expiry,
-    check_number,
-    check_password_2digits,
-)
 from haetae.payments.vault import CardVault
 from haetae.risk.engine import PaymentRiskInput, RiskEngine
-from haetae.security.card_crypto import CardSecrets, mask_pan
+from haetae.security.card_crypto import CardSecrets
 
 log = structlog.get_logger(__name__)
-
-# The smallest card payment per currency (KRW 100 is the Korean norm); others: one unit.
-MINIMUM_AMOUNT = {"KRW": 100}
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentResult:
-    status_code: int
-    body: PaymentOut
 
 
 @dataclass(slots=True)
@@ -109,26 +92,6 @@ class PaymentService:
 
     # --- create -------------------------------------------------------------------------
 
-    def _check_amount(self, merchant: Merchant, body: PaymentCreate, locale: Locale) -> None:
-        limit = merchant.amount_limits.get(body.currency)
-        if limit is None:
-            raise HaetaeError(
-                "currency_not_accepted", field="currency", params={"currency": body.currency}
-            )
-        minimum = MINIMUM_AMOUNT.get(body.currency, 1)
-        if body.amount < minimum:
-            raise HaetaeError(
-                "amount_invalid",
-                field="amount",
-                params={"minimum": format_money(minimum, body.currency, locale)},
-            )
-        if body.amount > limit:
-            raise HaetaeError(
-                "amount_over_limit",
-                field="amount",
-                params={"limit": format_money(limit, body.currency, locale)},
-            )
-
     async def create(
         self,
         merchant: Merchant,
@@ -143,7 +106,7 @@ class PaymentService:
         and calls the issuer; the other replays its response."""
         # Request errors (422) come first and claim nothing: like Stripe, a request that
         # never started may be corrected and sent again with the same key.
-        self._check_amount(merchant, body, locale)
+        check_amount(merchant, body, locale)
         claim = None
         if idempotency_key is not None:
             request_hash = request_fingerprint(
@@ -190,9 +153,9 @@ class PaymentService:
         )
         attempt = _Attempt(payment, merchant, locale, claim)
         try:
-            card = self._read_card(payment, body, now)
+            card = read_card(payment, body, now, self._secrets)
         except HaetaeError as error:
-            self._fail(payment, "failed", error.code, error.field)
+            fail(payment, "failed", error.code, error.field)
             return await self._finish(attempt)
 
         if merchant.card_policy == "vault":
@@ -224,58 +187,12 @@ class PaymentService:
         payment.risk_decision, payment.risk_score = decision.decision, decision.score
         payment.risk_reasons = list(decision.reasons)
         if decision.decision == "block":
-            self._fail(payment, "declined", "fraud_suspected", None)
+            fail(payment, "declined", "fraud_suspected", None)
             return await self._finish(attempt)
         if decision.decision == "challenge":
             return await self._start_challenge(attempt, card, source="risk")
         # "review" lets the payment through; the analyst queue arrives with the fraud engine.
         return await self._authorize(attempt, card, authentication=None)
-
-    def _read_card(self, payment: Payment, body: PaymentCreate, now: datetime) -> CardDetails:
-        """Validate the typed card; fills brand, mask and fingerprint as soon as the number
-        is readable, so even a failed attempt is attributed to its card."""
-        typed = body.card
-        checked = check_number(typed.number)
-        payment.card_brand = checked.brand
-        payment.card_masked = mask_pan(checked.pan)
-        payment.card_fingerprint = self._secrets.fingerprint(checked.pan)
-        exp_year = check_expiry(typed.exp_month, typed.exp_year, now)
-        cvc = check_cvc(typed.cvc, checked.brand) if typed.cvc is not None else None
-        birth = (
-            check_birth_or_business_no(typed.birth_or_business_no)
-            if typed.birth_or_business_no is not None
-            else None
-        )
-        password = (
-            check_password_2digits(typed.password_2digits)
-            if typed.password_2digits is not None
-            else None
-        )
-        if checked.brand == "domestic" and birth is None:
-            raise HaetaeError("card_verification_required", field="card.birth_or_business_no")
-        if cvc is None and birth is None:
-            raise HaetaeError("card_verification_required", field="card.cvc")
-        return CardDetails(
-            pan=checked.pan,
-            exp_month=typed.exp_month,
-            exp_year=exp_year,
-            cvc=cvc,
-            birth_or_business_no=birth,
-            password_2digits=password,
-        )
-
-    @staticmethod
-    def _fail(
-        payment: Payment,
-        status: str,
-        code: str,
-        field: str | None,
-        params: dict[str, Any] | None = None,
-    ) -> None:
-        payment.status = status
-        payment.error_code = code
-        payment.error_field = field
-        payment.error_params = params
 
     # --- authorization ------------------------------------------------------------------
 
@@ -288,9 +205,7 @@ class PaymentService:
         now = self._clock()
         ends_at = maintenance_ends_at(issuer.settings.maintenance, now)
         if ends_at is not None:
-            self._fail(
-                payment, "failed", "issuer_maintenance", None, {"ends_at": ends_at.isoformat()}
-            )
+            fail(payment, "failed", "issuer_maintenance", None, {"ends_at": ends_at.isoformat()})
             return await self._finish(attempt)
 
         payment.status = "authorizing"
@@ -315,11 +230,11 @@ class PaymentService:
             try:
                 reply = await issuer.connector.authorize(request)
             except IssuerUnreachable:
-                self._fail(payment, "failed", "issuer_unreachable", None)
+                fail(payment, "failed", "issuer_unreachable", None)
                 return await self._finish(attempt)
             except IssuerTimeout as timeout:
                 payment.stan = getattr(timeout, "stan", None)
-                self._fail(payment, "failed", "issuer_timeout", None)
+                fail(payment, "failed", "issuer_timeout", None)
                 payment.reversal_status, payment.reversal_reason = "pending", "timeout"
                 result = await self._finish(attempt)
                 self._reversals.schedule(payment.id)
@@ -337,11 +252,11 @@ class PaymentService:
         if outcome.status == "challenge_required":
             if authentication is not None:
                 # The issuer still wants proof after a passed step-up: do not loop.
-                self._fail(payment, "failed", "authentication_failed", None)
+                fail(payment, "failed", "authentication_failed", None)
                 return await self._finish(attempt)
             return await self._start_challenge(attempt, card, source="issuer")
         assert outcome.error_code is not None
-        self._fail(payment, outcome.status, outcome.error_code, outcome.field)
+        fail(payment, outcome.status, outcome.error_code, outcome.field)
         return await self._finish(attempt)
 
     # --- step-up ------------------------------------------------------------------------
@@ -392,19 +307,19 @@ class PaymentService:
             attempt = _Attempt(payment, merchant, locale, None, stored=True)
             if self._clock() >= challenge.expires_at:
                 challenge.status = "failed"
-                self._fail(payment, "failed", "challenge_expired", None)
+                fail(payment, "failed", "challenge_expired", None)
                 self._pending.discard(payment.id)
-                self._add_payment_event(session, payment)
-                return self._result(payment, locale)
+                add_payment_event(session, payment, self._clock())
+                return result_of(payment, self._catalog, locale)
             expected = code_hash(self._secrets.fingerprint_key, payment.id, otp.strip())
             if not hmac.compare_digest(expected, challenge.code_hash):
                 challenge.attempts += 1
                 if challenge.attempts >= challenge.max_attempts:
                     challenge.status = "failed"
-                    self._fail(payment, "failed", "authentication_failed", "otp")
+                    fail(payment, "failed", "authentication_failed", "otp")
                     self._pending.discard(payment.id)
-                    self._add_payment_event(session, payment)
-                    return self._result(payment, locale)
+                    add_payment_event(session, payment, self._clock())
+                    return result_of(payment, self._catalog, locale)
                 body = payment_out(payment, self._catalog, locale, challenge=challenge)
                 body.error = self._catalog.render_error(
                     "otp_incorrect",
@@ -417,14 +332,14 @@ class PaymentService:
             payment.status = "authorizing"  # claimed: a concurrent correct code gets a 409
         card = self._pending.take(payment.id)
         if card is None:
-            self._fail(payment, "failed", "challenge_expired", None)
+            fail(payment, "failed", "challenge_expired", None)
             return await self._finish(attempt)
         return await self._authorize(attempt, card, step_up_result(payment.card_brand))
 
     async def _load_for_challenge(
         self, session: AsyncSession, merchant_id: str | None, payment_id: str
     ) -> tuple[Payment, PaymentChallenge]:
-        payment = await self._get_owned(session, merchant_id, payment_id, lock=True)
+        payment = await repository.get_owned(session, merchant_id, payment_id, lock=True)
         challenge = await session.get(PaymentChallenge, payment_id, with_for_update=True)
         if payment.status != "challenge_required" or challenge is None:
             raise HaetaeError("challenge_not_pending", field="otp")
@@ -439,7 +354,7 @@ class PaymentService:
         (a concurrent one gets 409), and the reversal is recorded as owed before it is sent:
         if the issuer cannot be reached now, the housekeeping sweep sends it later."""
         async with self._db.transaction() as session:
-            payment = await self._get_owned(session, merchant_id, payment_id, lock=True)
+            payment = await repository.get_owned(session, merchant_id, payment_id, lock=True)
             if payment.status != "approved":
                 raise HaetaeError(
                     "payment_not_cancellable", params={"status": PUBLIC_STATUS[payment.status]}
@@ -452,98 +367,13 @@ class PaymentService:
         assert current is not None
         if not acknowledged:
             raise HaetaeError("issuer_unreachable")
-        return self._result(current, locale)
+        return result_of(current, self._catalog, locale)
 
     async def get(self, merchant_id: str | None, payment_id: str, locale: Locale) -> PaymentOut:
         async with self._db.sessions() as session:
-            payment = await self._get_owned(session, merchant_id, payment_id)
+            payment = await repository.get_owned(session, merchant_id, payment_id)
             challenge = await session.get(PaymentChallenge, payment_id)
         return payment_out(payment, self._catalog, locale, challenge=challenge)
-
-    @staticmethod
-    async def _get_owned(
-        session: AsyncSession, merchant_id: str | None, payment_id: str, *, lock: bool = False
-    ) -> Payment:
-        """A merchant sees only its own payments; another's is "not found", not "forbidden",
-        so ids reveal nothing. ``merchant_id`` None is one of the bank's own services."""
-        query = select(Payment).where(Payment.id == payment_id)
-        if merchant_id is not None:
-            query = query.where(Payment.merchant_id == merchant_id)
-        if lock:
-            query = query.with_for_update()
-        payment = await session.scalar(query)
-        if payment is None:
-            raise HaetaeError("payment_not_found", field="id")
-        return payment
-
-    # --- recovery -----------------------------------------------------------------------
-
-    async def fail_interrupted(self) -> int:
-        """Payments left ``authorizing`` by a process that died while the issuer was being
-        asked: the customer was never answered, so fail them as a timeout, owe the issuer a
-        reversal, and give their Idempotency-Key the failed response to replay."""
-        timeout = max(issuer.settings.timeout_seconds for issuer in self._issuers.issuers)
-        cutoff = stuck_before(self._clock(), timeout)
-        async with self._db.sessions() as session:
-            stuck = list(
-                (
-                    await session.scalars(
-                        select(Payment.id).where(
-                            Payment.status == "authorizing", Payment.transmitted_at < cutoff
-                        )
-                    )
-                ).all()
-            )
-        for payment_id in stuck:
-            async with self._db.transaction() as session:
-                payment = await session.get(Payment, payment_id, with_for_update=True)
-                if payment is None or payment.status != "authorizing":
-                    continue
-                self._fail(payment, "failed", "issuer_timeout", None)
-                payment.reversal_status, payment.reversal_reason = "pending", "timeout"
-                self._add_payment_event(session, payment)
-                await self._complete_key_of(session, payment)
-            log.warning("payment.interrupted", payment_id=payment_id)
-        return len(stuck)
-
-    async def expire_challenges(self) -> int:
-        """Step-ups nobody completed in time become ``failed`` (challenge_expired)."""
-        now = self._clock()
-        async with self._db.sessions() as session:
-            expired = list(
-                (
-                    await session.scalars(
-                        select(PaymentChallenge.payment_id).where(
-                            PaymentChallenge.status == "pending",
-                            PaymentChallenge.expires_at < now,
-                        )
-                    )
-                ).all()
-            )
-        for payment_id in expired:
-            async with self._db.transaction() as session:
-                payment = await session.get(Payment, payment_id, with_for_update=True)
-                challenge = await session.get(PaymentChallenge, payment_id, with_for_update=True)
-                if payment is None or challenge is None or challenge.status != "pending":
-                    continue
-                challenge.status = "failed"
-                if payment.status == "challenge_required":
-                    self._fail(payment, "failed", "challenge_expired", None)
-                    self._add_payment_event(session, payment)
-            self._pending.discard(payment_id)
-        return len(expired)
-
-    async def _complete_key_of(self, session: AsyncSession, payment: Payment) -> None:
-        record = await find_by_payment(session, payment.id)
-        if record is not None and record.status == "in_progress":
-            locale: Locale = "en" if payment.locale == "en" else "ko"
-            result = self._result(payment, locale)
-            await IdempotencyKeys.complete(
-                session,
-                payment.merchant_id,
-                record.key,
-                StoredResponse(result.status_code, result.body.model_dump(mode="json")),
-            )
 
     # --- persistence --------------------------------------------------------------------
 
@@ -558,38 +388,6 @@ class PaymentService:
         await repository.insert_payment(session, attempt.payment)
         attempt.stored = True
 
-    def _add_payment_event(self, session: AsyncSession, payment: Payment) -> None:
-        add_event(
-            session,
-            f"payment.{payment.status}",
-            {
-                "payment_id": payment.id,
-                "merchant_id": payment.merchant_id,
-                "customer_id": payment.customer_id,
-                "order_id": payment.order_id,
-                "amount": payment.amount,
-                "currency": payment.currency,
-                "status": payment.status,
-                "error_code": payment.error_code,
-                "flags": payment.internal_flags,
-                "card": {
-                    "brand": payment.card_brand,
-                    "masked": payment.card_masked,
-                    "fingerprint": payment.card_fingerprint,
-                },
-                "risk": {"decision": payment.risk_decision, "score": payment.risk_score},
-                "device_id": payment.device_id,
-                "ip": payment.ip,
-                "occurred_at": self._clock().isoformat(),
-            },
-        )
-
-    def _result(
-        self, payment: Payment, locale: Locale, challenge: PaymentChallenge | None = None
-    ) -> PaymentResult:
-        body = payment_out(payment, self._catalog, locale, challenge=challenge)
-        return PaymentResult(http_status(payment, self._catalog), body)
-
     async def _finish(
         self,
         attempt: _Attempt,
@@ -599,12 +397,12 @@ class PaymentService:
     ) -> PaymentResult:
         """Write the payment's outcome, its event and the idempotent response together."""
         payment = attempt.payment
-        result = self._result(payment, attempt.locale, challenge)
+        result = result_of(payment, self._catalog, attempt.locale, challenge)
         async with self._db.transaction() as session:
             await self._store(session, attempt)
             if extra is not None:
                 await extra(session)
-            self._add_payment_event(session, payment)
+            add_payment_event(session, payment, self._clock())
             if attempt.claim is not None:
                 await IdempotencyKeys.complete(
                     session,

@@ -1,0 +1,73 @@
+"""How a payment's outcome is recorded and answered: shared by the use cases and recovery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from haetae.bus.outbox import add_event
+from haetae.catalog import Catalog, Locale
+from haetae.payments.models import Payment, PaymentChallenge
+from haetae.payments.responses import http_status, payment_out
+from haetae.payments.schemas import PaymentOut
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    status_code: int
+    body: PaymentOut
+
+
+def fail(
+    payment: Payment,
+    status: str,
+    code: str,
+    field: str | None,
+    params: dict[str, Any] | None = None,
+) -> None:
+    payment.status = status
+    payment.error_code = code
+    payment.error_field = field
+    payment.error_params = params
+
+
+def result_of(
+    payment: Payment,
+    catalog: Catalog,
+    locale: Locale,
+    challenge: PaymentChallenge | None = None,
+) -> PaymentResult:
+    body = payment_out(payment, catalog, locale, challenge=challenge)
+    return PaymentResult(http_status(payment, catalog), body)
+
+
+def add_payment_event(session: AsyncSession, payment: Payment, now: datetime) -> None:
+    """``payment.<status>`` with what consumers (fraud features, notices, analytics) need:
+    the card only as brand, mask and fingerprint."""
+    add_event(
+        session,
+        f"payment.{payment.status}",
+        {
+            "payment_id": payment.id,
+            "merchant_id": payment.merchant_id,
+            "customer_id": payment.customer_id,
+            "order_id": payment.order_id,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "status": payment.status,
+            "error_code": payment.error_code,
+            "flags": payment.internal_flags,
+            "card": {
+                "brand": payment.card_brand,
+                "masked": payment.card_masked,
+                "fingerprint": payment.card_fingerprint,
+            },
+            "risk": {"decision": payment.risk_decision, "score": payment.risk_score},
+            "device_id": payment.device_id,
+            "ip": payment.ip,
+            "occurred_at": now.isoformat(),
+        },
+    )
