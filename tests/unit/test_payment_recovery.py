@@ -149,3 +149,43 @@ async def test_a_payment_in_flight_reads_as_processing(
     assert cancel.status_code == 409 and "processing" in cancel.json()["error"]["message"]
     release.set()
     assert (await paying).json()["status"] == "approved"
+
+
+async def test_a_late_issuer_approval_does_not_overwrite_recovery(
+    client: httpx.AsyncClient, services: Services, issuer_sim: IssuerSimulator, clock: Clock
+) -> None:
+    """The issuer answers only after recovery failed the payment and reversed it: the late
+    approval must not turn the payment back into "approved" (the customer was told nothing
+    was charged), and since the issuer did approve, it is reversed once more."""
+    _, key = await merchant_key(services)
+    connector = services.issuers.issuers[0].connector
+    asked, release = asyncio.Event(), asyncio.Event()
+
+    async def late_approval(request: AuthorizationRequest) -> IssuerReply:
+        asked.set()
+        await release.wait()
+        return IssuerReply(response_code="00", stan="000777", rrn=request.rrn, approval_code="1")
+
+    connector.authorize = late_approval  # type: ignore[method-assign]
+    headers = auth(key, **{"Idempotency-Key": "late-1"})
+    paying = asyncio.create_task(client.post("/v1/payments", json=payment_body(), headers=headers))
+    await asyncio.wait_for(asked.wait(), timeout=5)
+    clock.fixed = utcnow() + timedelta(minutes=5)
+    report = await services.housekeeper.run_once()
+    assert report.interrupted == 1 and report.reversals_acknowledged == 1
+
+    release.set()
+    response = await paying
+    assert response.status_code == 503, response.text
+    assert response.json()["status"] == "failed"
+    assert response.json()["error"]["code"] == "issuer_timeout"
+    await services.reversals.wait_idle()
+    async with services.db.sessions() as session:
+        payment = (await session.scalars(select(Payment))).one()
+        record = await session.get(IdempotencyRecord, (payment.merchant_id, "late-1"))
+    assert payment.status == "failed" and payment.approval_code is None
+    assert payment.reversal_status == "done" and payment.reversal_attempts == 2
+    assert issuer_sim.reversals.count(payment.rrn) == 2
+    assert record is not None and record.response_status == 503
+    replay = await client.post("/v1/payments", json=payment_body(), headers=headers)
+    assert replay.status_code == 503 and replay.json()["id"] == payment.id

@@ -28,8 +28,11 @@ from haetae.payments.models import IdempotencyRecord
 # ~15% of a payment's CPU for nothing (no loaded object needs refreshing).
 _KEYS = cast(Table, IdempotencyRecord.__table__)
 _CLAIM = insert(_KEYS)
+# Only the first completion counts: a late writer must not replace the replayed answer.
 _COMPLETE = update(_KEYS).where(
-    _KEYS.c.merchant_id == bindparam("m"), _KEYS.c.key == bindparam("k")
+    _KEYS.c.merchant_id == bindparam("m"),
+    _KEYS.c.key == bindparam("k"),
+    _KEYS.c.status == "in_progress",
 )
 
 

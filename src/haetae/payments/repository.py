@@ -28,17 +28,23 @@ def _values(payment: Payment) -> dict[str, Any]:
 # Constant statements, values passed at execution: SQLAlchemy then reuses the compiled form
 # instead of coercing every value into a bound parameter and hashing a new cache key.
 _INSERT = insert(_PAYMENTS)
-_UPDATE = update(_PAYMENTS).where(_PAYMENTS.c.id == bindparam("payment_id"))
+_UPDATE = update(_PAYMENTS).where(
+    _PAYMENTS.c.id == bindparam("payment_id"), _PAYMENTS.c.status == bindparam("expected_status")
+)
 
 
 async def insert_payment(session: AsyncSession, payment: Payment) -> None:
     await session.execute(_INSERT, _values(payment))
 
 
-async def update_payment(session: AsyncSession, payment: Payment) -> None:
+async def update_payment(session: AsyncSession, payment: Payment, expected_status: str) -> bool:
+    """Write the payment only if its row is still in ``expected_status`` (the status this
+    request last wrote). False means someone else, e.g. recovery, decided it meanwhile."""
     values = _values(payment)
     values["payment_id"] = values.pop("id")
-    await session.execute(_UPDATE, values)
+    values["expected_status"] = expected_status
+    result = await session.execute(_UPDATE, values)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def get_owned(
@@ -55,3 +61,11 @@ async def get_owned(
     if payment is None:
         raise HaetaeError("payment_not_found", field="id")
     return payment
+
+
+async def owe_reversal(session: AsyncSession, payment_id: str, *, reason: str) -> None:
+    await session.execute(
+        update(_PAYMENTS)
+        .where(_PAYMENTS.c.id == payment_id)
+        .values(reversal_status="pending", reversal_reason=reason)
+    )

@@ -59,7 +59,13 @@ class _Attempt:
     merchant: Merchant
     locale: Locale
     claim: Claim | None
-    stored: bool = False  # whether the payment row (and the key's claim) exists yet
+    # The status this request last wrote; None before the first write (which also claims
+    # the Idempotency-Key). Later writes are conditional on it.
+    stored_status: str | None = None
+
+
+class _Superseded(Exception):
+    """The payment's row changed under this request (recovery decided it first)."""
 
 
 class PaymentService:
@@ -214,8 +220,11 @@ class PaymentService:
         payment.eci = authentication.eci if authentication else None
         # Record the attempt before calling out: if this process dies mid-call, the sweep
         # finds it "authorizing" and reverses it.
-        async with self._db.transaction() as session:
-            await self._store(session, attempt)
+        try:
+            async with self._db.transaction() as session:
+                await self._store(session, attempt)
+        except _Superseded:
+            return await self._superseded(attempt)
 
         request = AuthorizationRequest(
             card=card,
@@ -304,7 +313,7 @@ class PaymentService:
             payment, challenge = await self._load_for_challenge(session, merchant_id, payment_id)
             merchant = await session.get(Merchant, payment.merchant_id)
             assert merchant is not None
-            attempt = _Attempt(payment, merchant, locale, None, stored=True)
+            attempt = _Attempt(payment, merchant, locale, None, stored_status=payment.status)
             if self._clock() >= challenge.expires_at:
                 challenge.status = "failed"
                 fail(payment, "failed", "challenge_expired", None)
@@ -330,6 +339,9 @@ class PaymentService:
                 return PaymentResult(self._catalog.entry("otp_incorrect").status, body)
             challenge.status = "passed"
             payment.status = "authorizing"  # claimed: a concurrent correct code gets a 409
+            # Stamped now, so that recovery does not take the claim for an old, stuck call.
+            payment.transmitted_at = self._clock()
+        attempt.stored_status = payment.status
         card = self._pending.take(payment.id)
         if card is None:
             fail(payment, "failed", "challenge_expired", None)
@@ -378,15 +390,34 @@ class PaymentService:
     # --- persistence --------------------------------------------------------------------
 
     async def _store(self, session: AsyncSession, attempt: _Attempt) -> None:
-        if attempt.stored:
-            await repository.update_payment(session, attempt.payment)
-            return
-        if attempt.claim is not None:
-            await self._idempotency.insert_claim(
-                session, attempt.merchant.id, attempt.claim, attempt.payment.id, self._clock()
+        if attempt.stored_status is not None:
+            written = await repository.update_payment(
+                session, attempt.payment, attempt.stored_status
             )
-        await repository.insert_payment(session, attempt.payment)
-        attempt.stored = True
+            if not written:
+                raise _Superseded(attempt.payment.id)
+        else:
+            if attempt.claim is not None:
+                await self._idempotency.insert_claim(
+                    session, attempt.merchant.id, attempt.claim, attempt.payment.id, self._clock()
+                )
+            await repository.insert_payment(session, attempt.payment)
+        attempt.stored_status = attempt.payment.status
+
+    async def _superseded(self, attempt: _Attempt) -> PaymentResult:
+        """Answer with what was recorded meanwhile. If the issuer approved after all (a late
+        answer), the customer must not stay charged for a payment reported as failed: a
+        reversal is owed again."""
+        payment = attempt.payment
+        log.error("payment.superseded", payment_id=payment.id, late_outcome=payment.status)
+        if payment.status == "approved":
+            async with self._db.transaction() as session:
+                await repository.owe_reversal(session, payment.id, reason="late")
+            self._reversals.schedule(payment.id)
+        async with self._db.sessions() as session:
+            current = await session.get(Payment, payment.id)
+        assert current is not None
+        return result_of(current, self._catalog, attempt.locale)
 
     async def _finish(
         self,
@@ -398,18 +429,21 @@ class PaymentService:
         """Write the payment's outcome, its event and the idempotent response together."""
         payment = attempt.payment
         result = result_of(payment, self._catalog, attempt.locale, challenge)
-        async with self._db.transaction() as session:
-            await self._store(session, attempt)
-            if extra is not None:
-                await extra(session)
-            add_payment_event(session, payment, self._clock())
-            if attempt.claim is not None:
-                await IdempotencyKeys.complete(
-                    session,
-                    attempt.merchant.id,
-                    attempt.claim.key,
-                    StoredResponse(result.status_code, result.body.model_dump(mode="json")),
-                )
+        try:
+            async with self._db.transaction() as session:
+                await self._store(session, attempt)
+                if extra is not None:
+                    await extra(session)
+                add_payment_event(session, payment, self._clock())
+                if attempt.claim is not None:
+                    await IdempotencyKeys.complete(
+                        session,
+                        attempt.merchant.id,
+                        attempt.claim.key,
+                        StoredResponse(result.status_code, result.body.model_dump(mode="json")),
+                    )
+        except _Superseded:
+            return await self._superseded(attempt)
         metrics.PAYMENTS.labels(payment.status, payment.error_code or "").inc()
         log.info(
             "payment.finished",

@@ -169,7 +169,14 @@ class Iso8583Connector:
     ) -> IssuerReply:
         if self._closed:
             raise IssuerUnreachable("connector is closed")
-        async with self._slots:
+        # Waiting for a free connection is bounded like connecting: a request that waited
+        # longer was never sent, and must not go out late after the gateway gave up on it.
+        try:
+            async with asyncio.timeout(self._settings.connect_timeout_seconds):
+                await self._slots.acquire()
+        except TimeoutError as exc:
+            raise IssuerUnreachable("no free connection to the issuer in time") from exc
+        try:
             conn = await self._checkout()
             healthy = False
             try:
@@ -184,6 +191,8 @@ class Iso8583Connector:
                 else:
                     self._open.discard(conn)
                     conn.abort()
+        finally:
+            self._slots.release()
 
     async def _checkout(self) -> _Connection:
         while self._idle:
