@@ -19,8 +19,9 @@ from haetae.payments.connectors.base import IssuerConnector
 from haetae.payments.connectors.iso8583 import Iso8583Connector
 from haetae.payments.housekeeping import PaymentHousekeeper
 from haetae.payments.idempotency import IdempotencyKeys
-from haetae.payments.issuers import Issuer, IssuerRouter, ReversalWorker
+from haetae.payments.issuers import Issuer, IssuerRouter
 from haetae.payments.recovery import PaymentRecovery
+from haetae.payments.reversals import ReversalWorker
 from haetae.payments.service import PaymentService
 from haetae.payments.vault import CardVault
 from haetae.risk.engine import ProvisionalRiskEngine, RiskEngine

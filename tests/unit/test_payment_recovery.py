@@ -95,13 +95,18 @@ async def test_a_cancel_the_issuer_did_not_acknowledge_is_finished_later(
     issuer_sim.drop_rate = 1.0
     cancel = await client.post(f"/v1/payments/{payment_id}/cancel", headers=auth(key))
     assert cancel.status_code == 503
-    assert cancel.json()["error"]["code"] == "issuer_unreachable"
+    assert cancel.json()["error"]["code"] == "cancel_not_confirmed"
+    assert cancel.json()["error"]["retryable"] is True
+    during = await client.get(f"/v1/payments/{payment_id}", headers=auth(key))
+    assert during.json()["status"] == "approved"  # not cancelled until the issuer confirms
     again = await client.post(f"/v1/payments/{payment_id}/cancel", headers=auth(key))
-    assert again.status_code == 409  # the first cancel owns it; no second reversal is sent
+    assert again.status_code == 503  # retrying is safe: one sender at a time
     issuer_sim.drop_rate = 0.0
     assert (await services.housekeeper.run_once()).reversals_acknowledged == 1
     fetched = await client.get(f"/v1/payments/{payment_id}", headers=auth(key))
     assert fetched.json()["status"] == "cancelled"
+    late = await client.post(f"/v1/payments/{payment_id}/cancel", headers=auth(key))
+    assert late.status_code == 409
     assert issuer_sim.balance(card) == before
 
 
@@ -189,3 +194,51 @@ async def test_a_late_issuer_approval_does_not_overwrite_recovery(
     assert record is not None and record.response_status == 503
     replay = await client.post("/v1/payments", json=payment_body(), headers=headers)
     assert replay.status_code == 503 and replay.json()["id"] == payment.id
+
+
+async def test_a_reversal_is_sent_by_one_sender_at_a_time(
+    client: httpx.AsyncClient, services: Services, issuer_sim: IssuerSimulator
+) -> None:
+    _, key = await merchant_key(services)
+    created = await client.post("/v1/payments", json=payment_body(), headers=auth(key))
+    payment_id = created.json()["id"]
+    issuer_sim.latency_ms = 300  # the reversal is in flight long enough to race it
+    cancelling = asyncio.create_task(
+        client.post(f"/v1/payments/{payment_id}/cancel", headers=auth(key))
+    )
+    for _ in range(100):
+        async with services.db.sessions() as session:
+            payment = await session.get(Payment, payment_id)
+        if payment is not None and payment.reversal_status == "sending":
+            break
+        await asyncio.sleep(0.01)
+    swept, second = await asyncio.gather(
+        services.reversals.sweep(),
+        client.post(f"/v1/payments/{payment_id}/cancel", headers=auth(key)),
+    )
+    assert swept == 0  # the sweep saw the claim and left it alone
+    assert second.status_code == 503  # so did the second cancel: not confirmed yet
+    assert (await cancelling).status_code == 200
+    assert payment is not None and issuer_sim.reversals.count(payment.rrn) == 1
+
+
+async def test_a_refused_reversal_stops_after_the_attempt_limit(
+    client: httpx.AsyncClient, services: Services, issuer_sim: IssuerSimulator
+) -> None:
+    from datetime import time
+
+    _, key = await merchant_key(services)
+    created = await client.post("/v1/payments", json=payment_body(), headers=auth(key))
+    payment_id = created.json()["id"]
+    issuer_sim.maintenance = [(time(0, 0), time(23, 59, 59))]  # now it answers 91 to all
+    cancel = await client.post(f"/v1/payments/{payment_id}/cancel", headers=auth(key))
+    assert cancel.json()["error"]["code"] == "cancel_not_confirmed"
+    limit = services.issuers.issuers[0].settings.reversal_attempts
+    for _ in range(limit - 1):
+        attempt = await services.reversals.reverse_once(payment_id)
+        assert attempt.sent and not attempt.acknowledged
+    async with services.db.sessions() as session:
+        payment = await session.get(Payment, payment_id)
+    assert payment is not None
+    assert payment.reversal_status == "failed" and payment.reversal_attempts == limit
+    assert await services.reversals.sweep() == 0  # a person has to look at it now

@@ -13,8 +13,8 @@ import structlog
 
 from haetae.background import BackgroundTask
 from haetae.payments.idempotency import IdempotencyKeys
-from haetae.payments.issuers import ReversalWorker
 from haetae.payments.recovery import PaymentRecovery
+from haetae.payments.reversals import ReversalWorker
 
 log = structlog.get_logger(__name__)
 

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
 import string
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 import structlog
-from sqlalchemy import select
 
-from haetae.bus.outbox import add_event
 from haetae.config import IssuerSettings
-from haetae.db.engine import Database
-from haetae.payments.connectors.base import IssuerConnector, IssuerError, ReversalRequest
+from haetae.payments.connectors.base import IssuerConnector, ReversalRequest
 from haetae.payments.models import Payment
 
 log = structlog.get_logger(__name__)
@@ -80,109 +73,6 @@ def reversal_request(payment: Payment) -> ReversalRequest:
         merchant_id=payment.merchant_id,
         original_transmitted_at=payment.transmitted_at,
     )
-
-
-class ReversalWorker:
-    """Sends the reversals owed to issuers until each is acknowledged.
-
-    A reversal is recorded as owed (``reversal_status = pending``) in the same transaction
-    that reports the payment as failed after a timeout, or that starts a cancel, so a crash
-    cannot lose it: :meth:`sweep` finds every owed reversal in the database.
-    """
-
-    def __init__(self, db: Database, router: IssuerRouter, *, clock: Callable[[], datetime]):
-        self._db = db
-        self._router = router
-        self._clock = clock
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def schedule(self, payment_id: str) -> None:
-        task = asyncio.create_task(self._reverse_with_retries(payment_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _reverse_with_retries(self, payment_id: str) -> None:
-        delay = 0.2
-        while True:
-            done, attempts, limit = await self.reverse_once(payment_id)
-            if done or attempts >= limit:
-                return  # what is still owed is left to the sweep
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-    async def reverse_once(self, payment_id: str) -> tuple[bool, int, int]:
-        """One attempt: (acknowledged, attempts so far, attempt limit). A cancel that is
-        acknowledged leaves the payment ``cancelled``."""
-        async with self._db.sessions() as session:
-            payment = await session.get(Payment, payment_id)
-        if payment is None or payment.reversal_status != "pending":
-            return True, 0, 0
-        issuer = self._router.by_name(payment.issuer_name or "")
-        limit = issuer.settings.reversal_attempts
-        reason: Literal["timeout", "cancel"] = (
-            "cancel" if payment.reversal_reason == "cancel" else "timeout"
-        )
-        acknowledged = False
-        try:
-            reply = await issuer.connector.reverse(reversal_request(payment), reason=reason)
-            acknowledged = reply.response_code in ("00", "25")  # 25: original not found
-        except IssuerError as exc:
-            log.warning("payment.reversal_failed", payment_id=payment_id, error=repr(exc))
-        async with self._db.transaction() as session:
-            row = await session.get(Payment, payment_id, with_for_update=True)
-            if row is None or row.reversal_status != "pending":
-                return True, 0, limit
-            row.reversal_attempts += 1
-            if acknowledged:
-                row.reversal_status = "done"
-                topic = "payment.reversed"
-                if reason == "cancel":
-                    row.status, row.cancelled_at = "cancelled", self._clock()
-                    topic = "payment.cancelled"
-                add_event(
-                    session,
-                    topic,
-                    {
-                        "payment_id": row.id,
-                        "merchant_id": row.merchant_id,
-                        "customer_id": row.customer_id,
-                        "amount": row.amount,
-                        "currency": row.currency,
-                        "reason": reason,
-                        "occurred_at": self._clock().isoformat(),
-                    },
-                )
-            attempts = row.reversal_attempts
-        log.info("payment.reversal", payment_id=payment_id, ok=acknowledged, attempts=attempts)
-        return acknowledged, attempts, limit
-
-    async def sweep(self) -> int:
-        """Retry every reversal still owed; returns how many were acknowledged."""
-        async with self._db.sessions() as session:
-            owed = list(
-                (
-                    await session.scalars(
-                        select(Payment.id).where(Payment.reversal_status == "pending")
-                    )
-                ).all()
-            )
-        acknowledged = 0
-        for payment_id in owed:
-            done, _, _ = await self.reverse_once(payment_id)
-            acknowledged += done
-        return acknowledged
-
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def wait_idle(self) -> None:
-        """Wait for scheduled reversals to finish (tests use this)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks))
 
 
 def stuck_before(now: datetime, timeout_seconds: float) -> datetime:

@@ -38,11 +38,12 @@ from haetae.payments.idempotency import (
     request_fingerprint,
 )
 from haetae.payments.intake import check_amount, read_card
-from haetae.payments.issuers import IssuerRouter, ReversalWorker, new_rrn
+from haetae.payments.issuers import IssuerRouter, new_rrn
 from haetae.payments.maintenance import maintenance_ends_at
 from haetae.payments.models import Payment, PaymentChallenge
 from haetae.payments.outcomes import PaymentResult, add_payment_event, fail, result_of
 from haetae.payments.responses import PUBLIC_STATUS, payment_out
+from haetae.payments.reversals import ReversalWorker
 from haetae.payments.schemas import PaymentCreate, PaymentOut
 from haetae.payments.vault import CardVault
 from haetae.risk.engine import PaymentRiskInput, RiskEngine
@@ -362,23 +363,27 @@ class PaymentService:
     async def cancel(
         self, merchant_id: str | None, payment_id: str, locale: Locale
     ) -> PaymentResult:
-        """Reverse an approved payment at its issuer. Only one cancel can claim the payment
-        (a concurrent one gets 409), and the reversal is recorded as owed before it is sent:
-        if the issuer cannot be reached now, the housekeeping sweep sends it later."""
+        """Reverse an approved payment at its issuer. The reversal is recorded as owed before
+        it is sent and only one sender at a time may send it, so concurrent cancels and the
+        sweep never reverse twice. If the issuer does not confirm now, the answer says so
+        (503, retryable) and the reversal is sent again until it is confirmed."""
         async with self._db.transaction() as session:
             payment = await repository.get_owned(session, merchant_id, payment_id, lock=True)
-            if payment.status != "approved":
+            if payment.status == "approved":
+                payment.status = "cancelling"
+                payment.reversal_status, payment.reversal_reason = "pending", "cancel"
+            elif payment.status != "cancelling":
                 raise HaetaeError(
                     "payment_not_cancellable", params={"status": PUBLIC_STATUS[payment.status]}
                 )
-            payment.status = "cancelling"
-            payment.reversal_status, payment.reversal_reason = "pending", "cancel"
-        acknowledged, _, _ = await self._reversals.reverse_once(payment.id)
+        attempt = await self._reversals.reverse_once(payment.id)
         async with self._db.sessions() as session:
             current = await session.get(Payment, payment.id)
         assert current is not None
-        if not acknowledged:
-            raise HaetaeError("issuer_unreachable")
+        if current.status != "cancelled":
+            raise HaetaeError("cancel_not_confirmed")
+        if not attempt.sent:
+            log.info("payment.cancel_confirmed_by_other_sender", payment_id=payment.id)
         return result_of(current, self._catalog, locale)
 
     async def get(self, merchant_id: str | None, payment_id: str, locale: Locale) -> PaymentOut:
