@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from haetae.merchants.models import CardPolicy
 from haetae.merchants.service import get_or_create_merchant
 from haetae.security.api_keys import create_api_key
 from haetae.services import Services
 
 
 async def merchant_key(
-    services: Services, name: str = "shop", *, card_policy: str = "none"
+    services: Services, name: str = "shop", *, card_policy: CardPolicy | None = None
 ) -> tuple[str, str]:
     """(merchant id, bearer key) for a new or existing merchant."""
     async with services.db.transaction() as session:
-        merchant = await get_or_create_merchant(
-            session, name, card_policy="vault" if card_policy == "vault" else "none"
-        )
+        merchant = await get_or_create_merchant(session, name, card_policy=card_policy)
         key = await create_api_key(
             session, kind="merchant", name=name, scopes=["payments"], merchant_id=merchant.id
         )

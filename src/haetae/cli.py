@@ -50,17 +50,20 @@ def keys_create(
     scope: Annotated[
         list[str] | None, typer.Option(help="Scope for a service key (repeat)")
     ] = None,
-    card_policy: Annotated[str, typer.Option(help="Merchant card policy: none or vault")] = "none",
+    card_policy: Annotated[
+        str | None, typer.Option(help="Card policy of a new merchant, or a change: none or vault")
+    ] = None,
 ) -> None:
     """Create an API key; its secret is printed once, as the last line."""
     from haetae.db.engine import Database
     from haetae.db.migrate import upgrade
+    from haetae.merchants.models import CardPolicy
     from haetae.merchants.service import get_or_create_merchant
     from haetae.security.api_keys import ALL_SCOPES, create_api_key
 
     if (merchant is None) == (service is None):
         raise typer.BadParameter("give exactly one of --merchant or --service")
-    if card_policy not in ("none", "vault"):
+    if card_policy not in (None, "none", "vault"):
         raise typer.BadParameter("--card-policy must be none or vault")
     scopes = list(scope or [])
     if service is not None and not scopes:
@@ -76,9 +79,10 @@ def keys_create(
         try:
             async with db.transaction() as session:
                 if merchant is not None:
-                    row = await get_or_create_merchant(
-                        session, merchant, card_policy="vault" if card_policy == "vault" else "none"
+                    policy: CardPolicy | None = (
+                        "vault" if card_policy == "vault" else "none" if card_policy else None
                     )
+                    row = await get_or_create_merchant(session, merchant, card_policy=policy)
                     return await create_api_key(
                         session,
                         kind="merchant",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
+from haetae.merchants.models import Merchant
 from haetae.payments.models import VaultCard
 from haetae.security.models import VaultKey
 from haetae.services import Services
@@ -70,3 +71,23 @@ async def test_rotation_re_encrypts_every_card(
     async with services.db.sessions() as session:
         card = await session.get(VaultCard, r.json()["card"]["token"])
         assert card is not None and card.key_id == new_key_id
+
+
+async def test_only_cards_that_paid_are_kept(client: httpx.AsyncClient, services: Services) -> None:
+    _, key = await merchant_key(services, "subs", card_policy="vault")
+    declined = await client.post(
+        "/v1/payments", json=payment_body("4000000000009995"), headers=auth(key)
+    )
+    assert declined.json()["status"] == "declined"
+    assert declined.json()["card"]["token"] is None
+    async with services.db.sessions() as session:
+        assert (await session.scalars(select(VaultCard))).all() == []
+
+
+async def test_another_key_does_not_change_the_card_policy(services: Services) -> None:
+    merchant_id, _ = await merchant_key(services, "subs", card_policy="vault")
+    again_id, _ = await merchant_key(services, "subs")  # no policy given: keep the existing
+    assert again_id == merchant_id
+    async with services.db.sessions() as session:
+        merchant = await session.get(Merchant, merchant_id)
+    assert merchant is not None and merchant.card_policy == "vault"

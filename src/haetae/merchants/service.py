@@ -9,18 +9,16 @@ from haetae.db.base import new_id
 from haetae.merchants.models import CardPolicy, Merchant
 
 
-async def get_merchant(session: AsyncSession, merchant_id: str) -> Merchant | None:
-    return await session.get(Merchant, merchant_id)
-
-
 async def get_or_create_merchant(
-    session: AsyncSession, name: str, *, card_policy: CardPolicy = "none"
+    session: AsyncSession, name: str, *, card_policy: CardPolicy | None = None
 ) -> Merchant:
+    """The merchant called ``name``, created with ``card_policy`` (default ``none``) if new.
+    An existing merchant's policy changes only when one is given explicitly."""
     merchant = await session.scalar(select(Merchant).where(Merchant.name == name))
     if merchant is None:
-        merchant = Merchant(id=new_id("mer"), name=name, card_policy=card_policy)
+        merchant = Merchant(id=new_id("mer"), name=name, card_policy=card_policy or "none")
         session.add(merchant)
         await session.flush()
-    elif merchant.card_policy != card_policy:
+    elif card_policy is not None and merchant.card_policy != card_policy:
         merchant.card_policy = card_policy
     return merchant

@@ -45,7 +45,8 @@ class PendingCards:
 
     def put(self, payment_id: str, card: CardDetails, ttl_seconds: float) -> None:
         now = time.monotonic()
-        self._held = {k: v for k, v in self._held.items() if v.expires > now}
+        if len(self._held) >= 1024:  # drop expired entries now and then, not on every put
+            self._held = {k: v for k, v in self._held.items() if v.expires > now}
         self._held[payment_id] = _Held(card, now + ttl_seconds)
 
     def take(self, payment_id: str) -> CardDetails | None:

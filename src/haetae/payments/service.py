@@ -165,19 +165,6 @@ class PaymentService:
             fail(payment, "failed", error.code, error.field)
             return await self._finish(attempt)
 
-        if merchant.card_policy == "vault":
-            async with self._db.transaction() as session:
-                payment.card_token = await self._vault.store(
-                    session,
-                    merchant_id=merchant.id,
-                    pan=card.pan,
-                    fingerprint=payment.card_fingerprint or "",
-                    brand=payment.card_brand or "",
-                    masked=payment.card_masked or "",
-                    exp_month=card.exp_month,
-                    exp_year=card.exp_year,
-                )
-
         decision = await self._risk.assess_payment(
             PaymentRiskInput(
                 merchant_id=merchant.id,
@@ -258,6 +245,10 @@ class PaymentService:
             payment.status = "approved"
             payment.approval_code = reply.approval_code
             payment.authorized_at = self._clock()
+            if attempt.merchant.card_policy == "vault":
+                # Only cards that paid are kept: no vault entry for declined or blocked
+                # attempts (card testing would otherwise fill it).
+                await self._keep_in_vault(attempt, card)
             return await self._finish(attempt)
         if outcome.status == "challenge_required":
             if authentication is not None:
@@ -268,6 +259,20 @@ class PaymentService:
         assert outcome.error_code is not None
         fail(payment, outcome.status, outcome.error_code, outcome.field)
         return await self._finish(attempt)
+
+    async def _keep_in_vault(self, attempt: _Attempt, card: CardDetails) -> None:
+        payment = attempt.payment
+        async with self._db.transaction() as session:
+            payment.card_token = await self._vault.store(
+                session,
+                merchant_id=attempt.merchant.id,
+                pan=card.pan,
+                fingerprint=payment.card_fingerprint or "",
+                brand=payment.card_brand or "",
+                masked=payment.card_masked or "",
+                exp_month=card.exp_month,
+                exp_year=card.exp_year,
+            )
 
     # --- step-up ------------------------------------------------------------------------
 
@@ -287,7 +292,6 @@ class PaymentService:
             source=source,
             expires_at=self._clock() + timedelta(seconds=ttl),
         )
-        self._pending.put(payment.id, card, ttl)
         title, text = self._catalog.render_notice(
             "payment_otp",
             attempt.locale,
@@ -305,7 +309,11 @@ class PaymentService:
                 session, customer_id=payment.customer_id, kind="payment_otp", title=title, body=text
             )
 
-        return await self._finish(attempt, extra=_also, challenge=challenge)
+        result = await self._finish(attempt, extra=_also, challenge=challenge)
+        if result.body.status == "challenge_required":
+            # Held only once the step-up is on record (not for a retry that replayed).
+            self._pending.put(payment.id, card, ttl)
+        return result
 
     async def complete_challenge(
         self, merchant_id: str | None, payment_id: str, otp: str, locale: Locale
