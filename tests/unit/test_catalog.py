@@ -103,3 +103,10 @@ def test_money_formatting() -> None:
     assert format_money(15000, "KRW", "ko") == "15,000원"
     assert format_money(15000, "KRW", "en") == "KRW 15,000"
     assert format_money(1999, "USD", "en") == "USD 19.99"
+
+
+def test_a_partial_approval_is_declined_and_released() -> None:
+    outcome = outcome_for("10")
+    assert outcome.status == "declined" and outcome.reverse
+    assert outcome.flags == ("partial_approval",)
+    assert not outcome_for("51").reverse

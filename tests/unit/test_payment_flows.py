@@ -11,6 +11,7 @@ from sqlalchemy import select
 from haetae.config import IssuerSettings
 from haetae.issuer_sim.cards import NO_ANSWER_CARD, STEP_UP_CARD
 from haetae.issuer_sim.server import IssuerSimulator
+from haetae.merchants.models import Merchant
 from haetae.payments.models import Payment
 from haetae.services import Services
 from tests.conftest import Clock
@@ -234,3 +235,38 @@ async def test_maintenance_window_answers_without_calling_out(
     clock.fixed = datetime(2026, 11, 22, 15, 31, tzinfo=UTC)  # 00:31 in Seoul
     after = await client.post("/v1/payments", json=payment_body(), headers=auth(key))
     assert after.status_code == 201
+
+
+async def test_a_currency_the_gateway_cannot_send_is_refused_up_front(
+    client: httpx.AsyncClient, services: Services, issuer_sim: IssuerSimulator
+) -> None:
+    merchant_id, key = await merchant_key(services)
+    async with services.db.transaction() as session:
+        merchant = await session.get(Merchant, merchant_id)
+        assert merchant is not None
+        merchant.amount_limits = {**merchant.amount_limits, "AUD": 100_000}
+    response = await client.post(
+        "/v1/payments", json=payment_body(currency="AUD", amount=5000), headers=auth(key)
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "currency_not_accepted"
+    assert issuer_sim.authorizations == []
+
+
+async def test_an_unexpected_connector_failure_fails_safely_and_reverses(
+    client: httpx.AsyncClient, services: Services, issuer_sim: IssuerSimulator
+) -> None:
+    _, key = await merchant_key(services)
+    connector = services.issuers.issuers[0].connector
+
+    async def broken(request: object) -> object:
+        raise RuntimeError("a bug in an adapter")
+
+    connector.authorize = broken  # type: ignore[method-assign,assignment]
+    response = await client.post("/v1/payments", json=payment_body(), headers=auth(key))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "issuer_system_error"
+    await services.reversals.wait_idle()
+    async with services.db.sessions() as session:
+        payment = (await session.scalars(select(Payment))).one()
+    assert payment.reversal_status == "done"  # maybe sent, so undone

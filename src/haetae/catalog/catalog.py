@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from haetae.currencies import CURRENCIES
+
 Locale = Literal["ko", "en"]
 Category = Literal[
     "card_info",
@@ -22,9 +24,6 @@ Category = Literal[
 CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
 
 _HERE = Path(__file__).parent
-
-# ISO 4217 minor-unit exponents for the currencies we accept.
-CURRENCY_EXPONENT: dict[str, int] = {"KRW": 0, "JPY": 0, "USD": 2, "EUR": 2, "CNY": 2, "GBP": 2}
 
 
 class _Text(BaseModel):
@@ -147,7 +146,8 @@ def negotiate_locale(accept_language: str | None) -> Locale:
 
 
 def format_money(amount_minor: int, currency: str, locale: Locale) -> str:
-    exponent = CURRENCY_EXPONENT.get(currency, 2)
+    known = CURRENCIES.get(currency)
+    exponent = known.exponent if known else 2
     value = amount_minor / (10**exponent) if exponent else amount_minor
     number = f"{value:,.{exponent}f}"
     if currency == "KRW":

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from haetae.catalog import Locale, format_money
+from haetae.currencies import CURRENCIES
 from haetae.errors import HaetaeError
 from haetae.merchants.models import Merchant
 from haetae.payments.connectors.base import CardDetails
@@ -27,7 +28,7 @@ MINIMUM_AMOUNT = {"KRW": 100}
 def check_amount(merchant: Merchant, body: PaymentCreate, locale: Locale) -> None:
     """Request-level limits (422): the currency is accepted, the amount within bounds."""
     limit = merchant.amount_limits.get(body.currency)
-    if limit is None:
+    if limit is None or body.currency not in CURRENCIES:
         raise HaetaeError(
             "currency_not_accepted", field="currency", params={"currency": body.currency}
         )

@@ -232,10 +232,13 @@ class PaymentService:
             except IssuerTimeout as timeout:
                 payment.stan = getattr(timeout, "stan", None)
                 fail(payment, "failed", "issuer_timeout", None)
-                payment.reversal_status, payment.reversal_reason = "pending", "timeout"
-                result = await self._finish(attempt)
-                self._reversals.schedule(payment.id)
-                return result
+                return await self._finish_owing_reversal(attempt)
+            except Exception as exc:
+                # Not an answer and not a known failure (a bug, a codec limit): the request
+                # may or may not have left, so treat it as sent and undo it.
+                log.error("payment.issuer_call_failed", payment_id=payment.id, error=repr(exc))
+                fail(payment, "failed", "issuer_system_error", None)
+                return await self._finish_owing_reversal(attempt)
 
         payment.stan = reply.stan
         payment.issuer_response_code = reply.response_code
@@ -258,7 +261,17 @@ class PaymentService:
             return await self._start_challenge(attempt, card, source="issuer")
         assert outcome.error_code is not None
         fail(payment, outcome.status, outcome.error_code, outcome.field)
+        if outcome.reverse:
+            return await self._finish_owing_reversal(attempt)
         return await self._finish(attempt)
+
+    async def _finish_owing_reversal(self, attempt: _Attempt) -> PaymentResult:
+        """Report the payment as not taken, with the reversal owed in the same write, so the
+        customer is never charged for it; the reversal is sent at once and retried."""
+        attempt.payment.reversal_status, attempt.payment.reversal_reason = "pending", "timeout"
+        result = await self._finish(attempt)
+        self._reversals.schedule(attempt.payment.id)
+        return result
 
     async def _keep_in_vault(self, attempt: _Attempt, card: CardDetails) -> None:
         payment = attempt.payment

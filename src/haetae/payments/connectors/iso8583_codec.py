@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import iso8583
 from iso8583.specs import default_ascii
 
+from haetae.currencies import CURRENCIES
 from haetae.payments.connectors.base import AuthorizationRequest, IssuerReply, ReversalRequest
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -41,14 +42,7 @@ MERCHANT_ID_LENGTH = 15
 MAX_AMOUNT = 999_999_999_999  # field 4 holds 12 digits
 MAX_FRAME = 0xFFFF  # the 2-byte length prefix
 
-CURRENCY_NUMERIC: dict[str, str] = {
-    "KRW": "410",
-    "USD": "840",
-    "JPY": "392",
-    "EUR": "978",
-    "CNY": "156",
-    "GBP": "826",
-}
+CURRENCY_NUMERIC: dict[str, str] = {c.alpha: c.numeric for c in CURRENCIES.values()}
 
 ReversalReason = Literal["timeout", "cancel"]
 _REASON_CODES: dict[str, str] = {"timeout": "T", "cancel": "C"}

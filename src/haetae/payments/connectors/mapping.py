@@ -21,6 +21,7 @@ class IssuerOutcome:
     field: str | None = None
     flags: tuple[str, ...] = ()
     retry_class: RetryClass = "none"
+    reverse: bool = False  # the issuer holds money we will not take: send a reversal
 
 
 _APPROVED = IssuerOutcome("approved")
@@ -34,7 +35,11 @@ def _declined(
 
 RESPONSE_CODES: dict[str, IssuerOutcome] = {
     "00": _APPROVED,
-    "10": _APPROVED,  # partial approval is not offered; treated as approved for the full amount
+    # A partial approval holds less than asked; we do not take partial payments, so it is a
+    # decline and the held amount is released.
+    "10": IssuerOutcome(
+        "declined", "card_declined", flags=("partial_approval",), retry_class="never", reverse=True
+    ),
     "04": _declined("card_declined", flags=("pick_up_card",), retry="never"),
     "05": _declined("card_declined", retry="never"),
     "07": _declined("card_declined", flags=("pick_up_card_special",), retry="never"),
