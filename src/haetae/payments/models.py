@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from haetae.db.base import Base, utcnow
@@ -19,7 +19,7 @@ class Payment(Base):
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
     order_id: Mapped[str] = mapped_column(String(100))
     customer_id: Mapped[str] = mapped_column(String(100), index=True)
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     # pending → authorizing → approved | declined | failed | challenge_required;
     # challenge_required → authorizing | failed; approved → cancelling → cancelled
@@ -93,7 +93,7 @@ class IdempotencyRecord(Base):
     # Keyed hash: the body holds a card number, a plain hash of it could be brute-forced.
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(12), default="in_progress")  # or "completed"
-    payment_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    payment_id: Mapped[str | None] = mapped_column(String(40), default=None, index=True)
     response_status: Mapped[int | None] = mapped_column(Integer, default=None)
     response_body: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
