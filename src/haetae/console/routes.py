@@ -24,7 +24,6 @@ from haetae.errors import HaetaeError
 from haetae.merchants.models import Merchant
 from haetae.merchants.service import get_or_create_merchant
 from haetae.notify.service import list_inbox
-from haetae.payments.outcomes import PaymentResult
 from haetae.payments.schemas import ChallengeIn, PaymentCreate
 from haetae.services import Services
 
@@ -180,10 +179,6 @@ def _render(request: Request, name: str, locale: Locale, **context: Any) -> HTML
     )
 
 
-def _json(result: PaymentResult) -> JSONResponse:
-    return JSONResponse(result.body.model_dump(mode="json"), status_code=result.status_code)
-
-
 async def require_demo(services: ServicesDep) -> None:
     """The checkout demo takes payments without an API key and shows one-time codes: it
     exists only when the platform runs in demo mode (``haetae serve --demo``)."""
@@ -250,7 +245,7 @@ async def checkout_create_payment(
     result = await services.payments.create(
         merchant, body, locale=locale, idempotency_key=idempotency_key
     )
-    return _json(result)
+    return result.to_response()
 
 
 @router.post(
@@ -261,7 +256,7 @@ async def checkout_complete_challenge(
 ) -> JSONResponse:
     merchant = await _demo_merchant(services)
     result = await services.payments.complete_challenge(merchant.id, payment_id, body.otp, locale)
-    return _json(result)
+    return result.to_response()
 
 
 class DemoInboxItem(BaseModel):

@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 from haetae.deps import LocaleDep, ServicesDep, require_scope
 from haetae.errors import HaetaeError
 from haetae.merchants.models import Merchant
-from haetae.payments.outcomes import PaymentResult
 from haetae.payments.schemas import ChallengeIn, PaymentCreate, PaymentOut
 from haetae.security.api_keys import Principal
 
@@ -23,10 +22,6 @@ _ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
     422: {"description": "Malformed request (error.field names the field)"},
     503: {"description": "Issuer unreachable or in maintenance"},
 }
-
-
-def _json(result: PaymentResult) -> JSONResponse:
-    return JSONResponse(result.body.model_dump(mode="json"), status_code=result.status_code)
 
 
 async def _merchant_of(services: ServicesDep, principal: Principal) -> Merchant:
@@ -57,7 +52,7 @@ async def create_payment(
     result = await services.payments.create(
         merchant, body, locale=locale, idempotency_key=idempotency_key
     )
-    return _json(result)
+    return result.to_response()
 
 
 @router.get("/{payment_id}", response_model=PaymentOut, summary="Look a payment up")
@@ -83,7 +78,7 @@ async def complete_challenge(
     result = await services.payments.complete_challenge(
         principal.merchant_id, payment_id, body.otp, locale
     )
-    return _json(result)
+    return result.to_response()
 
 
 @router.post(
@@ -95,4 +90,5 @@ async def complete_challenge(
 async def cancel_payment(
     payment_id: str, services: ServicesDep, principal: PaymentsPrincipal, locale: LocaleDep
 ) -> JSONResponse:
-    return _json(await services.payments.cancel(principal.merchant_id, payment_id, locale))
+    result = await services.payments.cancel(principal.merchant_id, payment_id, locale)
+    return result.to_response()

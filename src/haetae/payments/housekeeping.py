@@ -5,7 +5,7 @@ out, and Idempotency-Keys past their retention."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -46,22 +46,30 @@ class PaymentHousekeeper:
 
     async def run_once(self) -> SweepReport:
         report = SweepReport(
-            interrupted=await self._recovery.fail_interrupted(),
-            expired_challenges=await self._recovery.expire_challenges(),
-            reversals_acknowledged=await self._reversals.sweep(),
-            idempotency_keys_purged=await self._idempotency.purge_expired(self._clock()),
+            interrupted=await self._step("interrupted", self._recovery.fail_interrupted),
+            expired_challenges=await self._step("challenges", self._recovery.expire_challenges),
+            reversals_acknowledged=await self._step("reversals", self._reversals.sweep),
+            idempotency_keys_purged=await self._step(
+                "idempotency", lambda: self._idempotency.purge_expired(self._clock())
+            ),
         )
         counts = asdict(report)
         if any(counts.values()):
             log.info("payments.housekeeping", **counts)
         return report
 
+    @staticmethod
+    async def _step(name: str, work: Callable[[], Awaitable[int]]) -> int:
+        """One step's failure is logged and does not keep the others from running."""
+        try:
+            return await work()
+        except Exception as exc:
+            log.error("payments.housekeeping_failed", step=name, error=repr(exc))
+            return 0
+
     async def _loop(self) -> None:
         while True:
-            try:
-                await self.run_once()
-            except Exception as exc:  # keep sweeping; the next round may succeed
-                log.error("payments.housekeeping_failed", error=repr(exc))
+            await self.run_once()
             await asyncio.sleep(self._interval)
 
     def start(self) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haetae.bus.outbox import add_event
@@ -19,6 +20,9 @@ from haetae.payments.schemas import PaymentOut
 class PaymentResult:
     status_code: int
     body: PaymentOut
+
+    def to_response(self) -> JSONResponse:
+        return JSONResponse(self.body.model_dump(mode="json"), status_code=self.status_code)
 
 
 def fail(

@@ -89,6 +89,8 @@ class PaymentService:
         self._settings = settings
         self._catalog = catalog
         self._secrets = card_secrets
+        self._otp_key = card_secrets.derived_key("otp")
+        self._request_key = card_secrets.derived_key("idempotency-request")
         self._vault = vault
         self._risk = risk
         self._issuers = issuers
@@ -116,9 +118,7 @@ class PaymentService:
         check_amount(merchant, body, locale)
         claim = None
         if idempotency_key is not None:
-            request_hash = request_fingerprint(
-                self._secrets.fingerprint_key, body.model_dump(mode="json")
-            )
+            request_hash = request_fingerprint(self._request_key, body.model_dump(mode="json"))
             claim = Claim(idempotency_key, request_hash)
         # No look-up first: a retry is validated and scored again (pure work), then meets the
         # first request's key in its first write and replays that response.
@@ -298,7 +298,7 @@ class PaymentService:
         ttl = self._settings.otp_ttl_seconds
         challenge = PaymentChallenge(
             payment_id=payment.id,
-            code_hash=code_hash(self._secrets.fingerprint_key, payment.id, code),
+            code_hash=code_hash(self._otp_key, payment.id, code),
             attempts=0,
             max_attempts=self._settings.otp_max_attempts,
             status="pending",
@@ -342,7 +342,7 @@ class PaymentService:
                 self._pending.discard(payment.id)
                 add_payment_event(session, payment, self._clock())
                 return result_of(payment, self._catalog, locale)
-            expected = code_hash(self._secrets.fingerprint_key, payment.id, otp.strip())
+            expected = code_hash(self._otp_key, payment.id, otp.strip())
             if not hmac.compare_digest(expected, challenge.code_hash):
                 challenge.attempts += 1
                 if challenge.attempts >= challenge.max_attempts:

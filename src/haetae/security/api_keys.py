@@ -8,7 +8,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,15 +17,7 @@ from haetae.db.engine import Database
 from haetae.security.models import ApiKey
 
 Scope = Literal["payments", "risk", "certificates", "notify", "cases", "reports", "admin"]
-ALL_SCOPES: tuple[Scope, ...] = (
-    "payments",
-    "risk",
-    "certificates",
-    "notify",
-    "cases",
-    "reports",
-    "admin",
-)
+ALL_SCOPES: tuple[Scope, ...] = get_args(Scope)
 MERCHANT_SCOPES: tuple[Scope, ...] = ("payments",)
 KEY_PREFIX = "hae"
 

@@ -63,6 +63,11 @@ class CardSecrets:
     def fingerprint(self, pan: str) -> str:
         return hmac.new(self.fingerprint_key, pan.encode(), hashlib.sha256).hexdigest()
 
+    def derived_key(self, purpose: str) -> bytes:
+        """A key of its own for each other keyed hash (step-up codes, request bodies), so
+        that no value hashed for one purpose can be matched against another's."""
+        return hmac.new(self.fingerprint_key, f"haetae:{purpose}".encode(), hashlib.sha256).digest()
+
     def wrap(self, data_key: bytes) -> bytes:
         return aes_key_wrap(self.master_key, data_key)
 
