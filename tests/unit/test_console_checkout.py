@@ -150,3 +150,13 @@ async def test_demo_routes_do_not_exist_outside_demo_mode(
     paid = await client.post("/console/checkout/payments", json=_body("4242424242424242"))
     assert paid.status_code == 404
     assert (await client.get("/")).status_code == 200  # the console itself stays
+
+
+async def test_the_demo_only_pays_for_demo_customers(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    response = await client.post(
+        "/console/checkout/payments", json=payment_body(customer_id="real-customer-42")
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "customer_id"

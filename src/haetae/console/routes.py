@@ -241,6 +241,13 @@ async def checkout_create_payment(
     locale: LocaleDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> JSONResponse:
+    if not body.customer_id.startswith(DEMO_CUSTOMER_PREFIX):
+        # The demo takes no key: it must not post step-up notices to real customers.
+        raise HaetaeError(
+            "request_invalid",
+            field="customer_id",
+            params={"field": "customer_id", "detail": f"must start with {DEMO_CUSTOMER_PREFIX}"},
+        )
     merchant = await _demo_merchant(services)
     result = await services.payments.create(
         merchant, body, locale=locale, idempotency_key=idempotency_key
