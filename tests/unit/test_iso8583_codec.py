@@ -17,6 +17,7 @@ from haetae.payments.connectors.base import (
     ReversalRequest,
     StepUpResult,
 )
+from haetae.security.card_crypto import mask_pan
 
 AT = datetime(2024, 12, 31, 16, 30, 5, tzinfo=UTC)  # 01:30:05 on 1 January in Seoul
 
@@ -244,8 +245,9 @@ def test_reply_mti() -> None:
 
 
 def test_mask_pan() -> None:
-    assert codec.mask_pan("4242424242424242") == "424242****4242"
-    assert codec.mask_pan("123") == "****"
+    assert mask_pan("4242424242424242") == "424242******4242"
+    assert mask_pan("378282246310005") == "378282*****0005"
+    assert mask_pan("123") == "****"
 
 
 async def test_framing_round_trip() -> None:

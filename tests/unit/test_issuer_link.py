@@ -32,6 +32,7 @@ from haetae.payments.connectors.base import (
     StepUpResult,
 )
 from haetae.payments.connectors.iso8583 import Iso8583Connector, Iso8583Timeout, _StanCounter
+from haetae.security.card_crypto import mask_pan
 
 _rrns = itertools.count(1)
 
@@ -141,7 +142,7 @@ async def test_card_answers(
     assert (reply.approval_code is not None) == (code == "00")
     record = sim.authorizations[-1]
     assert (record.rrn, record.response_code) == (request_.rrn, code)
-    assert record.masked_pan == codec.mask_pan(request_.card.pan)
+    assert record.masked_pan == mask_pan(request_.card.pan)
     card = CARDS_BY_NUMBER.get(request_.card.pan)
     if card is not None:
         held = request_.amount if code == "00" else 0

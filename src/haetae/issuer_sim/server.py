@@ -26,10 +26,10 @@ from haetae.payments.connectors.iso8583_codec import (
     build_reply,
     decode_message,
     frame,
-    mask_pan,
     parse_private_data,
     read_frame,
 )
+from haetae.security.card_crypto import mask_pan
 
 log = structlog.get_logger(__name__)
 

@@ -22,7 +22,10 @@ from haetae.config import Settings
 
 
 def mask_pan(pan: str) -> str:
-    """First 6 and last 4 (PCI DSS 3.4.1); everything between as ``*``."""
+    """First 6 and last 4 (PCI DSS 3.4.1); everything between as ``*``. Anything too short
+    to be a card number is hidden whole (the issuer simulator logs whatever it receives)."""
+    if len(pan) < 13:
+        return "****"
     return f"{pan[:6]}{'*' * (len(pan) - 10)}{pan[-4:]}"
 
 

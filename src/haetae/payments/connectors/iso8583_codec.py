@@ -122,13 +122,6 @@ def format_stan(stan: int | str) -> str:
     return f"{value:06d}"
 
 
-def mask_pan(pan: str) -> str:
-    """first6 + **** + last4: the only form of a card number that may reach a log."""
-    if len(pan) < 13:
-        return "****"
-    return f"{pan[:6]}****{pan[-4:]}"
-
-
 def _require_aware(at: datetime) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise CodecError("datetimes must be timezone-aware")
