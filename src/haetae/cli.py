@@ -136,6 +136,49 @@ def vault_rotate() -> None:
     console.print(f"new data key {key_id}; {count} card(s) re-encrypted; old keys retired")
 
 
+@vault_app.command("rewrap")
+def vault_rewrap(
+    new_master_key: Annotated[
+        str, typer.Option(help="The new master key: 32 bytes, base64 (keep a copy!)")
+    ],
+) -> None:
+    """Re-wrap every data key under a new master key."""
+    import base64
+    import binascii
+
+    from haetae.db.engine import Database
+    from haetae.db.migrate import upgrade
+    from haetae.payments.vault import CardVault
+    from haetae.security.card_crypto import CardSecrets, master_key_path, replace_key_file
+
+    settings = _settings()
+    try:
+        new_key = base64.b64decode(new_master_key, validate=True)
+        current = CardSecrets.from_settings(settings)
+        new_secrets = current.with_master_key(new_key)
+    except (binascii.Error, ValueError) as exc:
+        raise typer.BadParameter(f"--new-master-key: {exc}") from exc
+    upgrade(settings.effective_database_url)
+
+    async def _rewrap() -> int:
+        db = Database(settings.effective_database_url)
+        try:
+            async with db.transaction() as session:
+                return await CardVault(current).rewrap(session, new_secrets)
+        finally:
+            await db.dispose()
+
+    count = asyncio.run(_rewrap())
+    if settings.master_key:
+        console.print(
+            f"{count} data key(s) re-wrapped. Set HAETAE_MASTER_KEY to the new key before the "
+            "platform starts again: the old one no longer opens the vault."
+        )
+    else:
+        replace_key_file(master_key_path(settings), new_key)
+        console.print(f"{count} data key(s) re-wrapped; {master_key_path(settings)} replaced.")
+
+
 @app.command("issuer-sim")
 def issuer_sim(
     host: str = "127.0.0.1",

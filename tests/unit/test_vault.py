@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-import httpx
-from sqlalchemy import select
+import asyncio
+import base64
+import os
+from pathlib import Path
 
+import httpx
+import pytest
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from haetae.cli import app
 from haetae.merchants.models import Merchant
 from haetae.payments.models import VaultCard
+from haetae.payments.vault import CardVault
+from haetae.security.card_crypto import replace_key_file
 from haetae.security.models import VaultKey
 from haetae.services import Services
 from tests.helpers import auth, merchant_key, payment_body
@@ -91,3 +102,43 @@ async def test_another_key_does_not_change_the_card_policy(services: Services) -
     async with services.db.sessions() as session:
         merchant = await session.get(Merchant, merchant_id)
     assert merchant is not None and merchant.card_policy == "vault"
+
+
+async def test_master_key_rewrap_keeps_every_card_readable_under_the_new_key(
+    client: httpx.AsyncClient, services: Services, tmp_path: Path
+) -> None:
+    _, key = await merchant_key(services, "subs", card_policy="vault")
+    paid = await client.post("/v1/payments", json=payment_body(), headers=auth(key))
+    token = paid.json()["card"]["token"]
+    new_master = os.urandom(32)
+    env = {
+        "HAETAE_DATABASE_URL": services.settings.effective_database_url,
+        "HAETAE_DATA_DIR": str(tmp_path / "cli"),
+        "HAETAE_MASTER_KEY": services.settings.master_key,
+        "HAETAE_FINGERPRINT_KEY": services.settings.fingerprint_key,
+    }
+    args = ["vault", "rewrap", "--new-master-key", base64.b64encode(new_master).decode()]
+    result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "HAETAE_MASTER_KEY" in result.output
+
+    old = services.card_secrets
+    new = old.with_master_key(new_master)
+    async with services.db.sessions() as session:
+        assert await CardVault(new).reveal(session, token) == "4242424242424242"
+        with pytest.raises(InvalidUnwrap):
+            await CardVault(old).reveal(session, token)
+
+    bad = await asyncio.to_thread(
+        CliRunner().invoke, app, ["vault", "rewrap", "--new-master-key", "c2hvcnQ="], env=env
+    )
+    assert bad.exit_code != 0  # 5 bytes is not a master key
+
+
+def test_key_file_is_replaced_whole(tmp_path: Path) -> None:
+    path = tmp_path / "master.key"
+    path.write_text("old")
+    replace_key_file(path, b"k" * 32)
+    assert base64.b64decode(path.read_text()) == b"k" * 32
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert not path.with_suffix(".new").exists()

@@ -120,3 +120,15 @@ class CardVault:
         for key_id in old_keys:
             self._data_keys.pop(key_id, None)
         return new_key_id, done
+
+    async def rewrap(self, session: AsyncSession, new_secrets: CardSecrets) -> int:
+        """Re-wrap every data key under a new master key (the cards stay as they are). Each
+        key is checked to unwrap under the new master before the transaction commits."""
+        rows = list((await session.scalars(select(VaultKey))).all())
+        for row in rows:
+            data_key = self._secrets.unwrap(row.wrapped_key)
+            row.wrapped_key = new_secrets.wrap(data_key)
+            if new_secrets.unwrap(row.wrapped_key) != data_key:
+                raise RuntimeError(f"re-wrapping vault key {row.id} did not round-trip")
+        self._secrets = new_secrets
+        return len(rows)

@@ -29,6 +29,21 @@ def mask_pan(pan: str) -> str:
     return f"{pan[:6]}{'*' * (len(pan) - 10)}{pan[-4:]}"
 
 
+def master_key_path(settings: Settings) -> Path:
+    return settings.data_dir / "keys" / "master.key"
+
+
+def replace_key_file(path: Path, key: bytes) -> None:
+    """Write the new key beside the old one, then rename over it (atomic on POSIX)."""
+    staged = path.with_suffix(".new")
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(base64.b64encode(key).decode())
+        f.flush()
+        os.fsync(f.fileno())
+    staged.replace(path)
+
+
 def _load_or_create(path: Path) -> bytes:
     if path.exists():
         return base64.b64decode(path.read_text().strip())
@@ -57,11 +72,16 @@ class CardSecrets:
         master = (
             base64.b64decode(settings.master_key)
             if settings.master_key
-            else _load_or_create(keys_dir / "master.key")
+            else _load_or_create(master_key_path(settings))
         )
         if len(fingerprint) < 32 or len(master) != 32:
             raise ValueError("HAETAE_FINGERPRINT_KEY and HAETAE_MASTER_KEY: 32 bytes, base64")
         return cls(fingerprint_key=fingerprint, master_key=master)
+
+    def with_master_key(self, master_key: bytes) -> CardSecrets:
+        if len(master_key) != 32:
+            raise ValueError("a master key is 32 bytes")
+        return CardSecrets(fingerprint_key=self.fingerprint_key, master_key=master_key)
 
     def fingerprint(self, pan: str) -> str:
         return hmac.new(self.fingerprint_key, pan.encode(), hashlib.sha256).hexdigest()
