@@ -3,10 +3,13 @@ subscriber, survive a failing consumer, and are handled once per consumer."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
 from haetae.bus import Event, InProcessBus, OutboxRelay, add_event, consume_once
 from haetae.bus.models import ConsumedEvent, OutboxEvent
+from haetae.db.base import utcnow
 from haetae.db.engine import Database
 from haetae.notify.models import InboxItem
 from haetae.notify.service import post_to_inbox
@@ -32,7 +35,8 @@ async def test_events_are_delivered_in_order_and_redelivered_after_a_failure(
 ) -> None:
     db = Database(database_url)
     bus = InProcessBus()
-    relay = OutboxRelay(db, bus)
+    now = [utcnow()]
+    relay = OutboxRelay(db, bus, clock=lambda: now[0])
     seen: list[int] = []
     flaky_calls = 0
 
@@ -55,6 +59,8 @@ async def test_events_are_delivered_in_order_and_redelivered_after_a_failure(
             for n in range(5):
                 add_event(session, "test.happened", {"n": n})
         assert await relay.publish_pending() == 1  # stops at the failure to keep order
+        assert await relay.drain() == 0  # the failed event waits out its pause; order kept
+        now[0] += timedelta(seconds=3)
         assert await relay.drain() == 4  # the failed event is sent again, then the rest
         assert seen == [0, 1, 2, 3, 4]  # the steady consumer dropped the repeat
         async with db.sessions() as session:
@@ -92,4 +98,33 @@ async def test_commit_wakes_the_running_relay(database_url: str) -> None:
             assert await session.scalar(select(func.count()).select_from(InboxItem)) == 1
     finally:
         await relay.stop()
+        await db.dispose()
+
+
+async def test_an_event_no_consumer_can_take_is_dead_lettered(database_url: str) -> None:
+    db = Database(database_url)
+    bus = InProcessBus()
+    now = [utcnow()]
+    relay = OutboxRelay(db, bus, clock=lambda: now[0], max_attempts=3)
+    delivered: list[str] = []
+
+    async def picky(event: Event) -> None:
+        if event.payload["poison"]:
+            raise ValueError("cannot handle this one")
+        delivered.append(event.id)
+
+    bus.subscribe("test.*", "picky", picky)
+    try:
+        async with db.transaction() as session:
+            poison = add_event(session, "test.happened", {"poison": True})
+            fine = add_event(session, "test.happened", {"poison": False})
+        for _ in range(3):
+            await relay.drain()
+            now[0] += timedelta(minutes=2)
+        assert await relay.drain() == 1
+        assert delivered == [fine]
+        async with db.sessions() as session:
+            row = (await session.scalars(select(OutboxEvent).where(OutboxEvent.id == poison))).one()
+        assert row.dead_at is not None and row.published_at is None and row.attempts == 3
+    finally:
         await db.dispose()

@@ -23,6 +23,9 @@ class OutboxEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # After a failed delivery: not before this time. After too many: dead-lettered, skipped.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    dead_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (Index("ix_outbox_events_unpublished", "published_at", "seq"),)
 

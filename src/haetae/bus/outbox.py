@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
@@ -75,8 +77,12 @@ class OutboxRelay:
         poll_seconds: float = 0.5,
         batch: int = 200,
         coalesce_seconds: float = 0.005,
+        max_attempts: int = 10,
+        clock: Callable[[], datetime] = utcnow,
     ):
         self._db = db
+        self._max_attempts = max_attempts
+        self._clock = clock
         self._bus = bus
         self._poll_seconds = poll_seconds
         self._batch = batch
@@ -112,16 +118,30 @@ class OutboxRelay:
         return len(published)
 
     async def _pending(self, session: AsyncSession, *, lock: bool) -> list[Event]:
+        """The next events in order, up to the first one still waiting out a retry pause:
+        order is kept, and a failing event is retried after a growing pause, not in a spin."""
         columns = _OUTBOX.c
         query = (
-            select(columns.id, columns.topic, columns.payload, columns.occurred_at)
-            .where(columns.published_at.is_(None))
+            select(
+                columns.id,
+                columns.topic,
+                columns.payload,
+                columns.occurred_at,
+                columns.next_attempt_at,
+            )
+            .where(columns.published_at.is_(None), columns.dead_at.is_(None))
             .order_by(columns.seq)
             .limit(self._batch)
         )
         if lock:
             query = query.with_for_update(skip_locked=True)
-        return [Event(*row) for row in (await session.execute(query)).all()]
+        now = self._clock()
+        events: list[Event] = []
+        for event_id, topic, payload, occurred_at, not_before in await session.execute(query):
+            if not_before is not None and not_before > now:
+                break
+            events.append(Event(event_id, topic, payload, occurred_at))
+        return events
 
     async def _publish(self, events: list[Event]) -> tuple[list[str], str | None]:
         """(ids published, id of the first failure). Stops at a failure to keep order."""
@@ -134,17 +154,26 @@ class OutboxRelay:
             published.append(item.id)
         return published, None
 
-    @staticmethod
-    async def _mark(session: AsyncSession, published: list[str], failed: str | None) -> None:
+    async def _mark(self, session: AsyncSession, published: list[str], failed: str | None) -> None:
         columns = _OUTBOX.c
+        now = self._clock()
         if published:
             await session.execute(
-                update(_OUTBOX).where(columns.id.in_(published)).values(published_at=utcnow())
+                update(_OUTBOX).where(columns.id.in_(published)).values(published_at=now)
             )
-        if failed is not None:
-            await session.execute(
-                update(_OUTBOX).where(columns.id == failed).values(attempts=columns.attempts + 1)
-            )
+        if failed is None:
+            return
+        attempts = await session.scalar(select(columns.attempts).where(columns.id == failed))
+        attempts = (attempts or 0) + 1
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "next_attempt_at": now + timedelta(seconds=min(2**attempts, 60)),
+        }
+        if attempts >= self._max_attempts:
+            # Dead-lettered: kept in the table for an operator, no longer holding up the rest.
+            values["dead_at"] = now
+            log.error("outbox.dead_letter", event_id=failed, attempts=attempts)
+        await session.execute(update(_OUTBOX).where(columns.id == failed).values(values))
 
     async def drain(self) -> int:
         """Publish until nothing is pending (tests and shutdown use this). A batch shorter
