@@ -52,9 +52,14 @@ def ensure_sqlite_dir(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+_WRITER = "haetae_writer"
+
+
 def _tune_sqlite(engine: AsyncEngine) -> None:
-    """WAL for concurrent readers, and BEGIN IMMEDIATE so that two writers queue on the lock
-    instead of failing with "database is locked" when a read transaction upgrades to write."""
+    """WAL for concurrent readers, and BEGIN IMMEDIATE for writers (``Database.transaction``)
+    so that two writers queue on the lock instead of failing with "database is locked" when
+    a read transaction upgrades to write. Reads take a deferred transaction: a snapshot,
+    without the write lock, so another process (the CLI, a second worker) is not held up."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -68,7 +73,8 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        writer = connection.get_execution_options().get(_WRITER, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN DEFERRED")
 
 
 class Database:
@@ -111,6 +117,8 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose work is committed when the block ends, rolled back on error."""
         async with self.sessions() as session, session.begin():
+            if self.is_sqlite:
+                await session.connection(execution_options={_WRITER: True})
             yield session
 
     async def dispose(self) -> None:
