@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from haetae.merchants.models import CardPolicy
@@ -44,3 +45,10 @@ def payment_body(number: str = "4242 4242 4242 4242", **overrides: Any) -> dict[
     }
     body.update(overrides)
     return body
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now (for servers that cannot take port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -67,6 +67,17 @@ class Settings(BaseSettings):
     # A shortcut for the common case of one issuer: HAETAE_ISSUER_MAINTENANCE="23:30-00:30".
     issuer_maintenance: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Notification channels; a channel left unset is "not configured" (its deliveries fail
+    # with that reason and, for push, fall back to SMS).
+    smtp_url: str = ""  # smtp://host:port or smtps://host:port
+    smtp_starttls: bool = False
+    email_sender: str = "Haetae <no-reply@haetae.invalid>"
+    sms_provider_url: str = ""
+    push_provider_url: str = ""
+    provider_secret: str = ""  # HMAC key for the SMS/push provider's signature header
+    notify_poll_seconds: float = 0.2
+    push_ack_timeout_seconds: float = 60.0
+
     otp_ttl_seconds: int = 300
     otp_max_attempts: int = 3
     idempotency_ttl_hours: int = 24

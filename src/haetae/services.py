@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from haetae.background import BackgroundTask
 from haetae.bus import InProcessBus, OutboxRelay
 from haetae.bus.base import Bus
 from haetae.catalog import Catalog, catalog
@@ -14,6 +15,11 @@ from haetae.config import Settings
 from haetae.db.base import utcnow
 from haetae.db.engine import Database
 from haetae.merchants.directory import MerchantDirectory
+from haetae.notify.channels.base import Channel
+from haetae.notify.channels.http_provider import HttpProviderChannel
+from haetae.notify.channels.smtp import SmtpChannel
+from haetae.notify.dispatcher import Dispatcher, DispatchSettings
+from haetae.notify.templates import NoticeTemplates
 from haetae.payments.challenge import PendingCards
 from haetae.payments.connectors.base import IssuerConnector
 from haetae.payments.connectors.iso8583 import Iso8583Connector
@@ -44,13 +50,26 @@ class Services:
     reversals: ReversalWorker
     payments: PaymentService
     housekeeper: PaymentHousekeeper
+    templates: NoticeTemplates
+    channels: dict[str, Channel]
+    dispatcher: Dispatcher
     clock: Callable[[], datetime]
+
+    def __post_init__(self) -> None:
+        self._dispatch_task = BackgroundTask(
+            "notify-dispatcher",
+            lambda: self.dispatcher.run_forever(self.settings.notify_poll_seconds),
+        )
 
     async def start(self) -> None:
         self.relay.start()
         self.housekeeper.start()
+        self._dispatch_task.start()
 
     async def stop(self) -> None:
+        await self._dispatch_task.stop()
+        for channel in self.channels.values():
+            await channel.close()
         await self.housekeeper.stop()
         await self.reversals.stop()
         await self.relay.stop()
@@ -78,6 +97,7 @@ def build_services(
     )
     reversals = ReversalWorker(db, router, clock=clock)
     pending_cards = PendingCards()
+    templates = NoticeTemplates()
     idempotency = IdempotencyKeys(
         db,
         ttl=timedelta(hours=settings.idempotency_ttl_hours),
@@ -94,10 +114,21 @@ def build_services(
         reversals=reversals,
         idempotency=idempotency,
         pending_cards=pending_cards,
+        templates=templates,
         clock=clock,
     )
     recovery = PaymentRecovery(
         db=db, catalog=texts, issuers=router, pending_cards=pending_cards, clock=clock
+    )
+    channels = build_channels(settings)
+    dispatcher = Dispatcher(
+        db,
+        channels,
+        templates,
+        clock=clock,
+        settings=DispatchSettings(
+            push_ack_timeout=timedelta(seconds=settings.push_ack_timeout_seconds)
+        ),
     )
     return Services(
         settings=settings,
@@ -113,5 +144,24 @@ def build_services(
         reversals=reversals,
         payments=payments,
         housekeeper=PaymentHousekeeper(recovery, reversals, idempotency, clock=clock),
+        templates=templates,
+        channels=channels,
+        dispatcher=dispatcher,
         clock=clock,
     )
+
+
+def build_channels(settings: Settings) -> dict[str, Channel]:
+    """The channels the settings configure (e-mail over SMTP, SMS and push over the HTTP
+    provider protocol); the in-app inbox needs none: it is written with the notice."""
+    channels: dict[str, Channel] = {}
+    secret = settings.provider_secret.encode()
+    if settings.smtp_url:
+        channels["email"] = SmtpChannel(
+            settings.smtp_url, sender=settings.email_sender, starttls=settings.smtp_starttls
+        )
+    if settings.sms_provider_url:
+        channels["sms"] = HttpProviderChannel(settings.sms_provider_url, secret=secret)
+    if settings.push_provider_url:
+        channels["push"] = HttpProviderChannel(settings.push_provider_url, secret=secret)
+    return channels

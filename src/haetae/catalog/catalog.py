@@ -1,4 +1,5 @@
-"""Loads ``errors.toml`` and ``notices.toml`` and renders entries for a locale."""
+"""Loads ``errors.toml`` and renders its entries for a locale. (Notices to customers are
+Jinja2 templates in ``haetae.notify``.)"""
 
 from __future__ import annotations
 
@@ -41,18 +42,6 @@ class ErrorEntry(BaseModel):
     en: _Text
 
 
-class _NoticeText(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    title: str
-    body: str
-
-
-class NoticeEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    ko: _NoticeText
-    en: _NoticeText
-
-
 class CustomerError(BaseModel):
     """An error as the API shows it."""
 
@@ -72,20 +61,14 @@ class _Params(dict[str, Any]):
 
 
 class Catalog:
-    def __init__(self, errors: dict[str, ErrorEntry], notices: dict[str, NoticeEntry]) -> None:
+    def __init__(self, errors: dict[str, ErrorEntry]) -> None:
         self.errors = errors
-        self.notices = notices
 
     @classmethod
     def load(cls, directory: Path = _HERE) -> Catalog:
         with (directory / "errors.toml").open("rb") as f:
             raw_errors = tomllib.load(f)
-        with (directory / "notices.toml").open("rb") as f:
-            raw_notices = tomllib.load(f)
-        return cls(
-            {code: ErrorEntry.model_validate(v) for code, v in raw_errors.items()},
-            {code: NoticeEntry.model_validate(v) for code, v in raw_notices.items()},
-        )
+        return cls({code: ErrorEntry.model_validate(v) for code, v in raw_errors.items()})
 
     def entry(self, code: str) -> ErrorEntry:
         try:
@@ -112,13 +95,6 @@ class Catalog:
             retryable=entry.retryable,
             field=field,
         )
-
-    def render_notice(
-        self, code: str, locale: Locale, params: dict[str, Any] | None = None
-    ) -> tuple[str, str]:
-        text = self.notices[code].ko if locale == "ko" else self.notices[code].en
-        values = _Params(params or {})
-        return text.title.format_map(values), text.body.format_map(values)
 
 
 @cache

@@ -13,13 +13,14 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from haetae.catalog import Catalog, Locale, format_money
+from haetae.catalog import Catalog, Locale
 from haetae.config import Settings
 from haetae.db.base import new_id
 from haetae.db.engine import Database
 from haetae.errors import HaetaeError
 from haetae.merchants.models import Merchant
-from haetae.notify.service import post_to_inbox
+from haetae.notify.notices import send_notice
+from haetae.notify.templates import NoticeTemplates
 from haetae.payments import metrics, repository
 from haetae.payments.challenge import PendingCards, code_hash, new_code, step_up_result
 from haetae.payments.connectors.base import (
@@ -83,6 +84,7 @@ class PaymentService:
         reversals: ReversalWorker,
         idempotency: IdempotencyKeys,
         pending_cards: PendingCards,
+        templates: NoticeTemplates,
         clock: Callable[[], datetime],
     ) -> None:
         self._db = db
@@ -97,6 +99,7 @@ class PaymentService:
         self._reversals = reversals
         self._idempotency = idempotency
         self._pending = pending_cards
+        self._templates = templates
         self._clock = clock
 
     # --- create -------------------------------------------------------------------------
@@ -305,21 +308,26 @@ class PaymentService:
             source=source,
             expires_at=self._clock() + timedelta(seconds=ttl),
         )
-        title, text = self._catalog.render_notice(
-            "payment_otp",
-            attempt.locale,
-            {
-                "merchant": attempt.merchant.name,
-                "amount": format_money(payment.amount, payment.currency, attempt.locale),
-                "otp": code,
-                "minutes": ttl // 60,
-            },
-        )
 
         async def _also(session: AsyncSession) -> None:
             session.add(challenge)
-            await post_to_inbox(
-                session, customer_id=payment.customer_id, kind="payment_otp", title=title, body=text
+            # Through the notification engine: inbox at once, push with SMS as its fallback.
+            await send_notice(
+                session,
+                self._templates,
+                customer_id=payment.customer_id,
+                kind="payment_otp",
+                category="security",
+                context={
+                    "merchant": attempt.merchant.name,
+                    "amount": payment.amount,
+                    "currency": payment.currency,
+                    "otp": code,
+                    "minutes": ttl // 60,
+                },
+                now=self._clock(),
+                channels=("inbox", "push"),
+                default_locale=attempt.locale,
             )
 
         result = await self._finish(attempt, extra=_also, challenge=challenge)

@@ -1,0 +1,1 @@
+"""Delivery channels: each a real protocol behind one small port."""
