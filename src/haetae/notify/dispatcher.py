@@ -27,7 +27,7 @@ from haetae.db.engine import Database
 from haetae.notify.channels.base import Channel, ChannelName, DeliveryError, OutgoingMessage
 from haetae.notify.models import Customer, Delivery, DeliveryEvent, Notification
 from haetae.notify.notices import thaw_context
-from haetae.notify.templates import NoticeTemplates, sms_type
+from haetae.notify.templates import NoticeTemplates, fit_lms, sms_type
 
 log = structlog.get_logger(__name__)
 _DELIVERIES = cast(Table, Delivery.__table__)
@@ -175,13 +175,16 @@ class Dispatcher:
                 rendered.long,
                 html=rendered.html,
             )
+        # SMS text is capped at the LMS maximum (2,000 bytes): customer-supplied values in a
+        # notice (a device name, a case id) must not make it unsendable.
+        text = fit_lms(rendered.short) if channel == "sms" else rendered.short
         return OutgoingMessage(
             delivery.id,
             channel,
             delivery.address or "",
             rendered.title,
-            rendered.short,
-            sms_type=sms_type(rendered.short) if channel == "sms" else None,
+            text,
+            sms_type=sms_type(text) if channel == "sms" else None,
         )
 
     async def _failed(self, delivery: Delivery, reason: str, *, retryable: bool) -> None:
