@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -206,6 +206,28 @@ def issuer_sim(
         )
 
 
+@app.command("notify-worker")
+def notify_worker() -> None:
+    """Run the notification dispatcher alone (scale it out: workers never send one delivery
+    twice at the same time; one killed mid-send is taken over after the lease)."""
+    from haetae.db.migrate import upgrade
+    from haetae.logging import configure_logging
+    from haetae.services import build_services
+
+    settings = _settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    upgrade(settings.effective_database_url)
+
+    async def _run() -> None:
+        services = build_services(settings)
+        try:
+            await services.dispatcher.run_forever(settings.notify_poll_seconds)
+        finally:
+            await services.stop()
+
+    _run_until_interrupted(_run())
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -257,11 +279,15 @@ def serve(
             if simulator is not None:
                 await simulator.stop()
 
+    _run_until_interrupted(_run())
+
+
+def _run_until_interrupted(main: Coroutine[Any, Any, None]) -> None:
     with (
         contextlib.suppress(KeyboardInterrupt),
-        asyncio.Runner(loop_factory=_loop_factory()) as run,
+        asyncio.Runner(loop_factory=_loop_factory()) as runner,
     ):
-        run.run(_run())
+        runner.run(main)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     push_provider_url: str = ""
     provider_secret: str = ""  # HMAC key for the SMS/push provider's signature header
     notify_poll_seconds: float = 0.2
+    # A delivery claimed longer ago than this belongs to a worker that died: send it again.
+    notify_lease_seconds: float = 60.0
     push_ack_timeout_seconds: float = 60.0
 
     otp_ttl_seconds: int = 300

@@ -127,7 +127,8 @@ def build_services(
         templates,
         clock=clock,
         settings=DispatchSettings(
-            push_ack_timeout=timedelta(seconds=settings.push_ack_timeout_seconds)
+            push_ack_timeout=timedelta(seconds=settings.push_ack_timeout_seconds),
+            lease=timedelta(seconds=settings.notify_lease_seconds),
         ),
     )
     return Services(
