@@ -121,10 +121,15 @@ async def _customer(client: httpx.AsyncClient, key: str, customer_id: str = "c-1
 
 
 async def _notice(services: Services, clock: Clock, **kwargs: Any) -> str:
+    """A notice for customer c-1; by default the security notice of a certificate reissue."""
+    defaults = {
+        "customer_id": "c-1",
+        "kind": "certificate_reissued",
+        "category": "security",
+        "context": REISSUED,
+    }
     async with services.db.transaction() as session:
-        return await send_notice(
-            session, services.templates, now=clock(), **{"customer_id": "c-1", **kwargs}
-        )
+        return await send_notice(session, services.templates, now=clock(), **{**defaults, **kwargs})
 
 
 async def test_customer_and_preferences_api(
@@ -159,9 +164,6 @@ async def test_a_security_notice_reaches_every_channel_with_history(
     notification_id = await _notice(
         services,
         clock,
-        kind="certificate_reissued",
-        category="security",
-        context=REISSUED,
         channels=("inbox", "push", "sms", "email"),
     )
     assert await services.dispatcher.drain() == 3
@@ -176,7 +178,16 @@ async def test_a_security_notice_reaches_every_channel_with_history(
 
     inbox = await client.get("/v1/customers/c-1/inbox", headers=auth(key))
     item = inbox.json()["items"][0]
-    assert item["kind"] == "certificate_reissued"
+    assert item["kind"] == "certificate_reissued" and item["banner"] is True
+    read = await client.post(f"/v1/customers/c-1/inbox/{item['id']}/read", headers=auth(key))
+    assert read.status_code == 204
+    inbox = await client.get("/v1/customers/c-1/inbox", headers=auth(key))
+    assert inbox.json()["items"][0]["read"] is True
+    gone = await client.post(f"/v1/customers/c-1/inbox/{item['id']}/dismiss", headers=auth(key))
+    assert gone.status_code == 204
+    assert (await client.get("/v1/customers/c-1/inbox", headers=auth(key))).json()["items"] == []
+    other = await client.post(f"/v1/customers/c-2/inbox/{item['id']}/dismiss", headers=auth(key))
+    assert other.status_code == 404  # another customer's item
 
     shown = (await client.get(f"/v1/notifications/{notification_id}", headers=auth(key))).json()
     statuses = {d["channel"]: d["status"] for d in shown["deliveries"]}
@@ -195,9 +206,6 @@ async def test_retry_with_backoff_then_success(
     notification_id = await _notice(
         services,
         clock,
-        kind="certificate_reissued",
-        category="security",
-        context=REISSUED,
         channels=("sms",),
     )
     assert await services.dispatcher.run_once() == 1
@@ -223,9 +231,6 @@ async def test_push_that_fails_or_is_not_acknowledged_falls_back_to_sms(
     refused = await _notice(
         services,
         clock,
-        kind="certificate_reissued",
-        category="security",
-        context=REISSUED,
         channels=("push",),
     )
     await services.dispatcher.drain()
@@ -238,18 +243,12 @@ async def test_push_that_fails_or_is_not_acknowledged_falls_back_to_sms(
     acked = await _notice(
         services,
         clock,
-        kind="certificate_reissued",
-        category="security",
-        context=REISSUED,
         channels=("push",),
         dedup_key="second",
     )
     silent = await _notice(
         services,
         clock,
-        kind="certificate_reissued",
-        category="security",
-        context=REISSUED,
         channels=("push",),
         dedup_key="third",
     )
@@ -279,13 +278,10 @@ async def test_marketing_needs_consent_and_waits_out_quiet_hours(
     key = await service_key(services, "notify")
     await _customer(client, key)
     clock.fixed = datetime(2026, 11, 22, 13, 30, tzinfo=UTC)  # 22:30 in Seoul
-    context = {**REISSUED}
     no_consent = await _notice(
         services,
         clock,
-        kind="certificate_reissued",
         category="marketing",
-        context=context,
         channels=("push", "email"),
     )
     view = (await client.get(f"/v1/notifications/{no_consent}", headers=auth(key))).json()
@@ -295,9 +291,7 @@ async def test_marketing_needs_consent_and_waits_out_quiet_hours(
     night = await _notice(
         services,
         clock,
-        kind="certificate_reissued",
         category="marketing",
-        context=context,
         channels=("push", "email"),
         dedup_key="night",
     )
@@ -320,18 +314,12 @@ async def test_duplicates_are_dropped_and_security_is_never_rate_limited(
     first = await _notice(
         services,
         clock,
-        kind="certificate_reissued",
-        category="security",
-        context=REISSUED,
         channels=("inbox",),
         dedup_key="reissue-1",
     )
     again = await _notice(
         services,
         clock,
-        kind="certificate_reissued",
-        category="security",
-        context=REISSUED,
         channels=("inbox",),
         dedup_key="reissue-1",
     )
@@ -339,34 +327,17 @@ async def test_duplicates_are_dropped_and_security_is_never_rate_limited(
     limits = NoticeLimits(per_customer_per_hour=2)
     ids = []
     for n in range(3):
-        async with services.db.transaction() as session:
-            ids.append(
-                await send_notice(
-                    session,
-                    services.templates,
-                    customer_id="c-1",
-                    kind="certificate_reissued",
-                    category="transactional",
-                    context=REISSUED,
-                    now=clock(),
-                    channels=("email",),
-                    limits=limits,
-                    dedup_key=f"t{n}",
-                )
+        ids.append(
+            await _notice(
+                services,
+                clock,
+                category="transactional",
+                channels=("email",),
+                limits=limits,
+                dedup_key=f"t{n}",
             )
-    async with services.db.transaction() as session:
-        security = await send_notice(
-            session,
-            services.templates,
-            customer_id="c-1",
-            kind="certificate_reissued",
-            category="security",
-            context=REISSUED,
-            now=clock(),
-            channels=("email",),
-            limits=limits,
-            dedup_key="s",
         )
+    security = await _notice(services, clock, channels=("email",), limits=limits, dedup_key="s")
     reasons = []
     for notification_id in [*ids, security]:
         view = (await client.get(f"/v1/notifications/{notification_id}", headers=auth(key))).json()

@@ -16,7 +16,6 @@ from haetae.notify.models import (
     Customer,
     Delivery,
     DeliveryEvent,
-    InboxItem,
     Notification,
 )
 from haetae.notify.policy import CATEGORIES, CHANNELS
@@ -149,12 +148,7 @@ async def dismiss(
     customer_id: str, item_id: str, services: ServicesDep, _: NotifyPrincipal
 ) -> Response:
     async with services.db.transaction() as session:
-        result = await session.execute(
-            update(InboxItem)
-            .where(InboxItem.id == item_id, InboxItem.customer_id == customer_id)
-            .values(dismissed=True)
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
+        if not await service.dismiss(session, customer_id, item_id):
             raise HaetaeError("not_found")
     return Response(status_code=204)
 

@@ -44,10 +44,21 @@ async def list_inbox(session: AsyncSession, customer_id: str, limit: int = 50) -
     return list((await session.scalars(query)).all())
 
 
-async def mark_read(session: AsyncSession, customer_id: str, item_id: str) -> bool:
+async def _update_item(
+    session: AsyncSession, customer_id: str, item_id: str, **values: bool
+) -> bool:
     result = await session.execute(
         update(InboxItem)
         .where(InboxItem.id == item_id, InboxItem.customer_id == customer_id)
-        .values(read=True)
+        .values(**values)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def mark_read(session: AsyncSession, customer_id: str, item_id: str) -> bool:
+    return await _update_item(session, customer_id, item_id, read=True)
+
+
+async def dismiss(session: AsyncSession, customer_id: str, item_id: str) -> bool:
+    """Gone from the inbox and its banner; kept in the database."""
+    return await _update_item(session, customer_id, item_id, dismissed=True)
