@@ -18,7 +18,7 @@ from haetae.catalog import Locale
 from haetae.db.base import new_id
 from haetae.notify.channels.base import ChannelName
 from haetae.notify.models import ChannelPreference, Customer, Delivery, DeliveryEvent, Notification
-from haetae.notify.policy import CHANNELS, Category, decide
+from haetae.notify.policy import Category, decide
 from haetae.notify.service import post_to_inbox
 from haetae.notify.templates import NoticeTemplates
 
@@ -170,6 +170,3 @@ async def _over_rate(
         )
     )
     return (recent or 0) > limits.per_customer_per_hour
-
-
-__all__ = ["CHANNELS", "DEFAULT_CHANNELS", "NoticeLimits", "send_notice"]
