@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test integration e2e-deps lint bench clean
+.PHONY: install run test integration e2e-deps lint bench bench-payments bench-notify bench-risk bench-reports clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -34,15 +34,27 @@ integration: install
 ## browsers here; without the font, Korean text renders as empty boxes in screenshots).
 e2e-deps:
 	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi nanum; then \
-		apt-get update -qq && apt-get install -y -qq chromium fonts-nanum; fi
+		apt-get update -qq && apt-get install -y -qq chromium fonts-nanum libpango-1.0-0 libpangoft2-1.0-0; fi
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: install
+## Benchmarks (bench/README.md): each writes its own section of bench/RESULTS.md.
+bench: bench-payments bench-notify bench-risk bench-reports
+
+bench-payments: install
 	$(BIN)/python bench/payments.py
+
+bench-notify: install
+	$(BIN)/python bench/notify.py
+
+bench-risk: install
+	$(BIN)/python bench/risk.py
+
+bench-reports: install
+	$(BIN)/python bench/reports.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

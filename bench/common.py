@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -244,3 +245,185 @@ def replace_section(path: Path, heading: str, body: str) -> None:
         after = "".join(lines[end:])
         text = "".join(lines[:start]) + section + ("\n" + after if after else "")
     path.write_text(text)
+
+
+# --- the machine's other work ----------------------------------------------------------------
+
+
+def busy_seconds(cpu: int | None = None) -> float:
+    """CPU time used since boot, all processes, from ``/proc/stat``: the whole machine, or
+    one core (``cpu``). Less a benchmark's own CPU, it is what others took meanwhile (the
+    same reckoning as bench/notify.py, per core too)."""
+    label = "cpu" if cpu is None else f"cpu{cpu}"
+    for line in Path("/proc/stat").read_text().splitlines():
+        fields = line.split()
+        if fields and fields[0] == label:
+            user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[1:9])
+            return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    raise ValueError(f"no {label} line in /proc/stat")
+
+
+def quietest_cpu(cpus: Sequence[int], sample: float = 1.0) -> tuple[int, float]:
+    """Of ``cpus``, the one other processes used least over ``sample`` seconds, and how busy
+    it was (% of that core): where to pin a one-core measurement on a shared machine."""
+    before = {cpu: busy_seconds(cpu) for cpu in cpus}
+    time.sleep(sample)
+    busy = {cpu: (busy_seconds(cpu) - before[cpu]) / sample * 100 for cpu in cpus}
+    best = min(busy, key=lambda cpu: busy[cpu])
+    return best, busy[best]
+
+
+def wait_until_quiet(limit: float, below: float = 25.0, sample: float = 3.0) -> None:
+    """Wait (at most ``limit`` seconds) for other processes to use under ``below``% of a
+    core over ``sample`` seconds, as bench/notify.py does before each run."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = busy_seconds()
+        own = self_cpu_seconds()
+        time.sleep(sample)
+        busy = (busy_seconds() - before - (self_cpu_seconds() - own)) / sample * 100
+        if busy < below:
+            return
+        print(f"  waiting for a quiet machine: others use {busy:.0f}% of a core", flush=True)
+
+
+def package_versions(packages: Sequence[str]) -> str:
+    found = []
+    for package in packages:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found.append(f"{package} {metadata.version(package)}")
+    return ", ".join(found)
+
+
+# --- py-spy ----------------------------------------------------------------------------------
+
+
+def py_spy_argv() -> list[str]:
+    """py-spy beside this interpreter (``.venv/bin/py-spy``), else on PATH; [] if neither."""
+    beside = Path(PYTHON).with_name("py-spy")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("py-spy")
+    return [found] if found else []
+
+
+@dataclass
+class PySpy:
+    """``py-spy record --nonblocking --format raw`` on a process (this one, or a server),
+    written when it is interrupted; optionally kept off the cores a measurement is pinned to
+    (``cpus``), since a child inherits its parent's affinity."""
+
+    proc: subprocess.Popen[bytes]
+    output: Path
+
+    @classmethod
+    def start(
+        cls, pid: int, output: Path, *, rate: int = 250, cpus: set[int] | None = None
+    ) -> PySpy | None:
+        argv = py_spy_argv()
+        if not argv:
+            return None
+        proc = subprocess.Popen(
+            [
+                *argv,
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                str(rate),
+                "--nonblocking",  # do not stop the process to sample it
+                "--full-filenames",
+                "--format",
+                "raw",
+                "--output",
+                str(output),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        if cpus:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(proc.pid, cpus)
+        return cls(proc, output)
+
+    def stop(self) -> tuple[str, str]:
+        """Its raw samples ("frame;frame;... count" lines) and, if none, why."""
+        self.proc.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
+        try:
+            _, err = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        if self.output.exists():
+            return self.output.read_text(), ""
+        return "", err.decode(errors="replace")[-300:]
+
+
+def profile_shares(
+    raw: str, areas: Sequence[tuple[str, str]], steps: Sequence[tuple[str, str]] = ()
+) -> tuple[int, dict[str, float], dict[str, float]]:
+    """Summarise py-spy raw samples: how many; the share of each area (a sample goes to its
+    innermost frame containing one of the areas' needles, ``(needle, area)``, first match
+    wins; plain stdlib frames go to their caller, the rest to "other"); and the cumulative
+    share of each step (``(label, function)``: samples with that function on the stack;
+    ``(label, "path/")``: samples with a frame from that path)."""
+    by_area: dict[str, int] = {}
+    by_step: dict[str, int] = {}
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        area = next(
+            (name for frame in reversed(frames) for needle, name in areas if needle in frame),
+            "other",
+        )
+        by_area[area] = by_area.get(area, 0) + count
+        for label, needle in steps:
+            # A path ("sqlalchemy/") matches any frame in it; else a function's name.
+            if "/" in needle:
+                hit = any(needle in frame for frame in frames)
+            else:
+                hit = any(frame.startswith(needle + " ") for frame in frames)
+            if hit:
+                by_step[label] = by_step.get(label, 0) + count
+    share = 100 / total if total else 0.0
+    ordered = sorted(by_area.items(), key=lambda kv: -kv[1])
+    return (
+        total,
+        {name: n * share for name, n in ordered},
+        {label: by_step.get(label, 0) * share for label, _ in steps},
+    )
+
+
+# --- RESULTS.md parts ------------------------------------------------------------------------
+
+
+def replace_parts(
+    path: Path, heading: str, intro: str, parts: Mapping[str, str], order: Sequence[str]
+) -> None:
+    """Replace (or add) ``###`` parts of the level-2 section ``heading`` (title → body),
+    keeping the parts not given as they were: a script with several measurements re-runs
+    one without losing the others' figures. Parts come in ``order``, unknown ones after."""
+    existing: dict[str, str] = {}
+    lines = path.read_text().splitlines() if path.exists() else []
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
+    if start is not None:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+        title = None
+        for line in lines[start + 1 : end]:
+            if line.startswith("### "):
+                title = line[4:].strip()
+                existing[title] = ""
+            elif title is not None:
+                existing[title] += line + "\n"
+    existing.update(parts)
+    titles = [t for t in order if t in existing] + [t for t in existing if t not in order]
+    body = intro + "\n\n" + "\n\n".join(f"### {t}\n\n{existing[t].strip()}" for t in titles)
+    replace_section(path, heading, body)

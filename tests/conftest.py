@@ -7,6 +7,7 @@ import base64
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +57,33 @@ def _database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         yield str(path)
 
 
+def _truncate(conn: sa.Connection, names: str) -> None:
+    """TRUNCATE waits for every other transaction that touched the tables. A connection an
+    earlier test left inside a transaction (a task cancelled mid-query keeps its connection
+    out of the pool, so ``dispose`` cannot close it) would stall the run for ever: wait a
+    bounded time, then name the holders on stderr, end their sessions and try again."""
+    for attempt in range(2):
+        conn.execute(sa.text("SET LOCAL lock_timeout = '15s'"))
+        try:
+            with conn.begin_nested():
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            return
+        except sa.exc.OperationalError:
+            if attempt:
+                raise
+        holders = conn.execute(
+            sa.text(
+                "SELECT pid, state, now() - xact_start, left(query, 200) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND xact_start IS NOT NULL"
+            )
+        ).all()
+        # A warning, so the run's summary shows it: the leak is a bug to find, not to hide.
+        warnings.warn(f"TRUNCATE blocked; ending sessions left open: {holders}", stacklevel=1)
+        for pid, *_ in holders:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
 @pytest.fixture
 def database_url(_database_template: str, tmp_path: Path) -> str:
     if PG_URL:
@@ -71,7 +99,7 @@ def database_url(_database_template: str, tmp_path: Path) -> str:
             ).scalars()
             names = ", ".join(f'"{t}"' for t in tables)
             if names:
-                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                _truncate(conn, names)
         engine.dispose()
         return _database_template
     target = tmp_path / "haetae.db"

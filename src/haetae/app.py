@@ -88,12 +88,24 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     install_error_handlers(app)
 
+    from haetae.cases.api import router as cases_router
+    from haetae.certificates.api import router as certificates_router
     from haetae.console.routes import router as console_router
+    from haetae.consortium.api import router as consortium_router
     from haetae.notify.api import router as notify_router
     from haetae.payments.api import router as payments_router
+    from haetae.risk.api import router as risk_router
+    from haetae.risk.rules.api import router as risk_rules_router
+    from haetae.safety_report.api import router as safety_report_router
 
     app.include_router(payments_router)
     app.include_router(notify_router)
+    app.include_router(certificates_router)
+    app.include_router(risk_rules_router)
+    app.include_router(risk_router)
+    app.include_router(cases_router)
+    app.include_router(consortium_router)
+    app.include_router(safety_report_router)
     app.include_router(console_router)
 
     @app.get("/healthz", tags=["operations"])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from haetae.config import MaintenanceWindow, Settings
+from haetae.consortium.cli import app as consortium_app
+from haetae.safety_report.cli import report_app
 
 app = typer.Typer(
     help="Haetae: customer protection for digital banks and payment companies.",
@@ -26,7 +30,14 @@ vault_app = typer.Typer(help="The card vault's encryption keys.", no_args_is_hel
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(vault_app, name="vault")
+risk_app = typer.Typer(help="The fraud engine's data.", no_args_is_help=True)
+app.add_typer(risk_app, name="risk")
+certs_app = typer.Typer(help="Customers' authentication certificates.", no_args_is_help=True)
+app.add_typer(certs_app, name="certs")
+app.add_typer(consortium_app, name="consortium")
+app.add_typer(report_app, name="report")
 console = Console(stderr=True)
+REJECTS_SHOWN = 50
 
 
 def _settings() -> Settings:
@@ -179,6 +190,74 @@ def vault_rewrap(
         console.print(f"{count} data key(s) re-wrapped; {master_key_path(settings)} replaced.")
 
 
+@certs_app.command("import")
+def certs_import(
+    path: Annotated[Path, typer.Argument(help="A CSV file, or a folder of PEM files")],
+    kind: Annotated[
+        str, typer.Option(help="Kind of the certificates in a PEM folder: joint or financial")
+    ] = "joint",
+    batch: Annotated[int, typer.Option(min=1, help="Certificates per transaction")] = 2000,
+) -> None:
+    """Import certificates and plan their reminders; rejected rows are listed with reasons.
+
+    A CSV has the columns customer_id, device_id, kind (joint or financial), issued_at (ISO
+    8601 with offset) and optionally device_name. A folder holds one certificate per file,
+    named <customer_id>.pem or <customer_id>__<device_id>.pem.
+    """
+    from haetae.certificates import importer
+    from haetae.certificates.settings import CertificateSettings
+    from haetae.db.base import utcnow
+    from haetae.db.engine import Database
+    from haetae.db.migrate import upgrade
+
+    if kind not in ("joint", "financial"):
+        raise typer.BadParameter("--kind must be joint or financial")
+    if not path.exists():
+        raise typer.BadParameter(f"{path} does not exist")
+    settings = _settings()
+    upgrade(settings.effective_database_url)
+    total = importer.count_items(path)
+
+    async def _import() -> importer.ImportSummary:
+        db = Database(settings.effective_database_url)
+        try:
+            with Progress(
+                TextColumn("importing certificates"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task("import", total=total)
+                return await importer.import_certificates(
+                    db,
+                    CertificateSettings.from_settings(settings),
+                    importer.read_any(path, "financial" if kind == "financial" else "joint"),
+                    utcnow(),
+                    batch=batch,
+                    on_progress=lambda done: progress.advance(task, done),
+                )
+        finally:
+            await db.dispose()
+
+    summary = asyncio.run(_import())
+    console.print(
+        f"imported {summary.imported} certificate(s), planned {summary.reminders_planned} "
+        f"reminder(s); rejected {len(summary.rejected)}"
+    )
+    if summary.rejected:
+        reasons = Table("reason", "rows", title="Rejected, by reason")
+        for reason, count in Counter(r.reason for r in summary.rejected).most_common():
+            reasons.add_row(reason, str(count))
+        console.print(reasons)
+        rows = Table("where", "reason", "detail", title=f"Rejected rows (first {REJECTS_SHOWN})")
+        for rejected in summary.rejected[:REJECTS_SHOWN]:
+            rows.add_row(rejected.where, rejected.reason, rejected.detail)
+        console.print(rows)
+    if summary.rejected and not summary.imported:
+        raise typer.Exit(1)
+
+
 @app.command("issuer-sim")
 def issuer_sim(
     host: str = "127.0.0.1",
@@ -208,11 +287,12 @@ def issuer_sim(
 
 @app.command("notify-worker")
 def notify_worker() -> None:
-    """Run the notification dispatcher alone (scale it out: workers never send one delivery
-    twice at the same time; one killed mid-send is taken over after the lease)."""
+    """Run the notification dispatcher and the certificate reminders alone (scale it out:
+    workers never send one delivery or reminder twice; one killed mid-send is taken over
+    after the lease)."""
     from haetae.db.migrate import upgrade
     from haetae.logging import configure_logging
-    from haetae.services import build_services
+    from haetae.services import build_services, settle_heap
 
     settings = _settings()
     configure_logging(settings.log_level, json=settings.log_json)
@@ -220,8 +300,12 @@ def notify_worker() -> None:
 
     async def _run() -> None:
         services = build_services(settings)
+        settle_heap()
         try:
-            await services.dispatcher.run_forever(settings.notify_poll_seconds)
+            await asyncio.gather(
+                services.dispatcher.run_forever(settings.notify_poll_seconds),
+                services.reminders.run_forever(settings.certificate_poll_seconds),
+            )
         finally:
             await services.stop()
 
@@ -240,14 +324,17 @@ def serve(
     from haetae.app import create_app
     from haetae.db.migrate import upgrade
     from haetae.logging import configure_logging
-    from haetae.services import build_services
+    from haetae.services import build_services, settle_heap
 
     settings = _settings()
     if demo:
         settings = settings.model_copy(update={"demo": True})
     configure_logging(settings.log_level, json=settings.log_json)
     upgrade(settings.effective_database_url)
+    if demo:
+        _ensure_demo_model(settings)
     services = build_services(settings)
+    settle_heap()
 
     async def _run() -> None:
         simulator = None
@@ -258,11 +345,13 @@ def serve(
             issuer = settings.issuer_list()[0]
             simulator = IssuerSimulator(issuer.host, issuer.port)
             await simulator.start()
-            keys = await seed_demo(services.db)
+            keys = await seed_demo(services)
             console.rule("Haetae demo")
             lines = [
                 f"console:  http://{host}:{port}/   checkout: http://{host}:{port}/checkout",
                 f"API docs: http://{host}:{port}/docs",
+                f"certificates: http://{host}:{port}/console/certificates   "
+                f"customer inbox: http://{host}:{port}/demo/inbox/demo-kim",
                 f"issuer simulator: {issuer.host}:{simulator.port}",
                 f"admin (service) key:   {keys.admin_key}",
                 f"vault merchant key:    {keys.vault_merchant_key}",
@@ -280,6 +369,56 @@ def serve(
                 await simulator.stop()
 
     _run_until_interrupted(_run())
+
+
+@risk_app.command("export-history")
+def risk_export_history(
+    out: Annotated[Path, typer.Option(help="Parquet file to write")],
+) -> None:
+    """Write every decided event with its label (analysts' labels; unlabelled = genuine) as
+    a Parquet history, for `haetae train --data OUT`: labels flow back into the model."""
+    from haetae.db.engine import Database
+    from haetae.risk.decisions.service import Decisions
+
+    settings = _settings()
+
+    async def _export() -> tuple[int, int]:
+        db = Database(settings.effective_database_url)
+        try:
+            history = await Decisions(db).training_history()
+        finally:
+            await db.dispose()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        history.write_parquet(out)
+        return history.height, int(history["label"].sum() or 0)
+
+    events, frauds = asyncio.run(_export())
+    console.print(f"wrote {events} event(s), {frauds} labelled fraud, to {out}")
+
+
+def _ensure_demo_model(settings: Settings) -> None:
+    """The demo comes up with a fraud model trained on simulated data (once, ~15 s)."""
+    from haetae.risk.bootstrap import ensure_demo_model
+
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("fraud model: first start", total=None)
+        made = ensure_demo_model(settings, lambda phase: bar.update(task, description=phase))
+    if made is not None:
+        figures = ", ".join(f"{k} {v:.3f}" for k, v in made.metrics.items())
+        console.print(f"fraud model trained on simulated data: {made.model_path} ({figures})")
+
+
+def _register_domain_commands() -> None:
+    """Commands that live beside their domain (each module keeps its heavy imports lazy)."""
+    from haetae.risk.features.offline import OfflineFeatures
+    from haetae.risk.model.command import register as register_model
+    from haetae.simulate.command import register as register_simulate
+
+    register_simulate(app)
+    register_model(app, OfflineFeatures)
+
+
+_register_domain_commands()
 
 
 def _run_until_interrupted(main: Coroutine[Any, Any, None]) -> None:

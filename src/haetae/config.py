@@ -47,6 +47,14 @@ class IssuerSettings(BaseModel):
         return value
 
 
+class ConsortiumPeerSettings(BaseModel):
+    """An affiliate institution this one shares reports with (``haetae.consortium``)."""
+
+    code: str = Field(pattern=r"^[0-9]{3}$")  # the affiliate's institution code
+    url: str  # the base URL of the affiliate's Haetae, e.g. https://haetae.bank.example
+    public_key: str  # its Ed25519 public key, base64 (`haetae consortium key` prints it)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HAETAE_", env_nested_delimiter="__")
 
@@ -80,12 +88,45 @@ class Settings(BaseSettings):
     notify_lease_seconds: float = 60.0
     push_ack_timeout_seconds: float = 60.0
 
+    # Certificates: expiry reminders D-n (n days before the expiry date, at this hour in
+    # Seoul), and what notices tell the customer.
+    certificate_reminder_days: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [30, 7, 1, 0]
+    )
+    certificate_reminder_hour: int = Field(default=9, ge=0, le=23)
+    certificate_poll_seconds: float = 30.0
+    certificate_renew_url: str = "https://bank.example/certificates/renew"
+    fraud_report_url: str = "https://bank.example/report"
+    contact_phone: str = "1599-0000"
+    # This institution's bank code: accounts with it are held here (a reported one is
+    # suspended at once); reported accounts at other banks get a suspension request.
+    institution_code: str = Field(default="090", pattern=r"^[0-9]{3}$")
+    # An account-takeover report revokes certificates reissued this many days before it.
+    case_reissue_window_days: float = Field(default=3.0, gt=0)
+
+    # Fraud engine: the online feature store (in-process; Redis at scale, e.g.
+    # redis://127.0.0.1:6379/0), where trained models are kept (default data_dir/models) and
+    # the labelled, featured history backtests read (default data_dir/risk/history.parquet).
+    redis_url: str = ""
+    models_dir: Path | None = None
+    risk_history_path: Path | None = None
+
     otp_ttl_seconds: int = 300
     otp_max_attempts: int = 3
     idempotency_ttl_hours: int = 24
     idempotency_wait_seconds: float = 10.0
     api_key_cache_seconds: float = 30.0
     outbox_poll_seconds: float = 0.5
+
+    # Joint response with affiliate institutions (haetae.consortium; institution_code above
+    # is who we are): our Ed25519 signing key (base64 32-byte seed; unset, one is generated
+    # once into data_dir/consortium.key), the affiliates (a JSON list in
+    # HAETAE_CONSORTIUM_PEERS), how often the sender looks for messages due, and how old (or
+    # how far ahead of our clock) a received message may be.
+    consortium_private_key: str = ""
+    consortium_peers: list[ConsortiumPeerSettings] = Field(default_factory=list)
+    consortium_poll_seconds: float = 1.0
+    consortium_max_age_seconds: float = Field(default=300.0, gt=0)
 
     @field_validator("issuer_maintenance", mode="before")
     @classmethod
@@ -94,11 +135,33 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("certificate_reminder_days", mode="before")
+    @classmethod
+    def _split_days(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("certificate_reminder_days")
+    @classmethod
+    def _check_days(cls, value: list[int]) -> list[int]:
+        if not value or any(not 0 <= day <= 365 for day in value):
+            raise ValueError("reminder days must be between 0 and 365, e.g. 30,7,1,0")
+        return sorted(set(value), reverse=True)
+
     @cached_property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'haetae.db').as_posix()}"
+
+    @property
+    def effective_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
+    @property
+    def effective_risk_history(self) -> Path:
+        return self.risk_history_path or self.data_dir / "risk" / "history.parquet"
 
     def issuer_list(self) -> list[IssuerSettings]:
         if not self.issuer_maintenance:

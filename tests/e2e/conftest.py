@@ -30,7 +30,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-START_TIMEOUT_SECONDS = 30.0
+# The first start trains the demo fraud model on simulated data (about 15 s alone).
+START_TIMEOUT_SECONDS = 120.0
 
 
 def _free_port() -> int:

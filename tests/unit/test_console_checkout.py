@@ -24,6 +24,8 @@ async def test_landing_page_links_to_the_demo_and_operations(client: httpx.Async
     assert response.headers["content-type"].startswith("text/html")
     for href in ('href="/checkout', 'href="/docs"', 'href="/healthz"', 'href="/metrics"'):
         assert href in response.text
+    assert 'href="/console/certificates?lang=ko"' in response.text
+    assert 'href="/demo/inbox/demo-kim?lang=ko"' in response.text
 
 
 async def test_checkout_page_renders_the_form(client: httpx.AsyncClient) -> None:

@@ -5,18 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import email
+import ipaddress
 import json
+import ssl
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiosmtpd.controller import Controller
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from haetae.notify.channels.apprise_channel import AppriseChannel
 from haetae.notify.channels.base import Channel, DeliveryError, OutgoingMessage
@@ -201,6 +210,43 @@ def test_smtp_url_must_be_smtp() -> None:
         SmtpChannel("http://127.0.0.1:25", sender="a@haetae.test")
 
 
+async def test_smtp_overlapping_sends_share_a_small_pool(smtp_server: SmtpServer) -> None:
+    channel = SmtpChannel(smtp_server.url, sender="a@haetae.test", timeout=2.0, connections=3)
+    await asyncio.gather(*(channel.send(mail(n)) for n in range(30)))
+    await channel.close()
+
+    received = smtp_server.sink.received
+    assert sorted(r.message["Subject"] for r in received) == sorted(
+        f"해태 결제 알림 {n}" for n in range(30)
+    )
+    per_connection = Counter(r.peer for r in received)
+    assert len(per_connection) == 3  # overlapping sends opened the whole pool, and no more
+    assert min(per_connection.values()) > 1  # each connection carried several messages
+
+
+async def test_smtp_korean_sender_name_and_a_text_only_message(smtp_server: SmtpServer) -> None:
+    channel = SmtpChannel(smtp_server.url, sender="해태뱅크 <noreply@haetae.test>", timeout=2.0)
+    text_only = OutgoingMessage("dlv-t", "email", "kim@example.com", "안내", "본문입니다.")
+    await channel.send(text_only)
+    await channel.close()
+
+    got = smtp_server.sink.received[0].message
+    assert got["From"].addresses[0].display_name == "해태뱅크"
+    assert got["From"].addresses[0].addr_spec == "noreply@haetae.test"
+    assert got.get_content_type() == "text/plain"
+    assert got.get_content().strip() == "본문입니다."
+
+
+async def test_smtp_header_with_a_line_break_is_refused_for_good(
+    smtp_server: SmtpServer, smtp_channel: SmtpChannel
+) -> None:
+    forged = OutgoingMessage("dlv-x", "email", "kim@example.com", "hi\r\nBcc: x@evil.test", "b")
+    with pytest.raises(DeliveryError) as caught:
+        await smtp_channel.send(forged)
+    assert caught.value.retryable is False
+    assert smtp_server.sink.received == []
+
+
 # --- HTTP provider ----------------------------------------------------------------------
 
 
@@ -338,6 +384,171 @@ async def test_provider_unreachable_is_retryable() -> None:
         await channel.send(sms(1))
     await channel.close()
     assert caught.value.retryable is True
+
+
+async def test_provider_reconnects_when_the_server_closed_an_idle_connection() -> None:
+    receiver = Provider()
+    app = web.Application()
+    app.router.add_post("/send", receiver.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server(keepalive_timeout=0.1)  # the server drops idle connections
+    channel = HttpProviderChannel(str(server.make_url("/send")), secret=SECRET, timeout=1.0)
+    try:
+        await channel.send(sms(1))
+        await asyncio.sleep(0.4)
+        await channel.send(sms(2))  # no error: sent again on a fresh connection
+    finally:
+        await channel.close()
+        await server.close()
+    assert [s.body["id"] for s in receiver.seen] == ["sms-1", "sms-2"]
+    assert receiver.seen[0].peer != receiver.seen[1].peer
+
+
+@pytest.fixture
+async def odd_provider() -> AsyncIterator[tuple[list[tuple[str, int]], str]]:
+    """Answers in the shapes a provider may use: chunked, or closing the connection."""
+    peers: list[tuple[str, int]] = []
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        peers.append(tuple(request.transport.get_extra_info("peername")))
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b'{"message_id":')
+        await response.write(b' "chunked-1"}')
+        await response.write_eof()
+        return response
+
+    async def closing(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        peers.append(tuple(request.transport.get_extra_info("peername")))
+        return web.json_response({"message_id": "once"}, headers={"Connection": "close"})
+
+    app = web.Application()
+    app.router.add_post("/chunked", chunked)
+    app.router.add_post("/closing", closing)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield peers, str(server.make_url("/"))
+    await server.close()
+
+
+async def test_provider_chunked_answer_is_read(
+    odd_provider: tuple[list[tuple[str, int]], str],
+) -> None:
+    _, base = odd_provider
+    channel = HttpProviderChannel(f"{base}chunked", secret=SECRET, timeout=1.0)
+    results = [await channel.send(sms(n)) for n in range(2)]
+    await channel.close()
+    assert [r.provider_message_id for r in results] == ["chunked-1", "chunked-1"]
+
+
+async def test_provider_connection_close_is_not_reused(
+    odd_provider: tuple[list[tuple[str, int]], str],
+) -> None:
+    peers, base = odd_provider
+    channel = HttpProviderChannel(f"{base}closing", secret=SECRET, timeout=1.0)
+    for n in range(3):
+        assert (await channel.send(sms(n))).provider_message_id == "once"
+    await channel.close()
+    assert len(set(peers)) == 3  # a fresh connection each time the server said "close"
+
+
+async def test_provider_answer_ended_by_closing_the_connection_is_read() -> None:
+    """An HTTP/1.0-style answer: no length, the body ends where the connection does."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        writer.write(b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"message_id": "eof-1"}')
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    channel = HttpProviderChannel(f"http://127.0.0.1:{port}/send", secret=SECRET, timeout=1.0)
+    try:
+        results = [await channel.send(sms(n)) for n in range(2)]
+    finally:
+        await channel.close()
+        server.close()
+        await server.wait_closed()
+    assert [r.provider_message_id for r in results] == ["eof-1", "eof-1"]
+
+
+async def test_provider_connections_are_capped(provider: tuple[Provider, str]) -> None:
+    receiver, url = provider
+    channel = HttpProviderChannel(url, secret=SECRET, timeout=2.0, connections=2)
+    await asyncio.gather(*(channel.send(sms(n)) for n in range(20)))
+    await channel.close()
+    assert len(receiver.seen) == 20
+    assert len({s.peer for s in receiver.seen}) == 2
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_provider_over_https_checks_the_certificate(tmp_path: Path) -> None:
+    cert_path, key_path = _self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_path, key_path)
+    receiver = Provider()
+    app = web.Application()
+    app.router.add_post("/send", receiver.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server(ssl=server_context)
+    url = str(server.make_url("/send"))
+    assert url.startswith("https://")
+    trusting = HttpProviderChannel(
+        url, secret=SECRET, timeout=2.0, ssl_context=ssl.create_default_context(cafile=cert_path)
+    )
+    distrusting = HttpProviderChannel(url, secret=SECRET, timeout=2.0)  # the system's CAs
+    try:
+        assert (await trusting.send(sms(1))).provider_message_id == "prov-1"
+        await trusting.send(sms(2))
+        with pytest.raises(DeliveryError) as caught:
+            await distrusting.send(sms(3))
+    finally:
+        await trusting.close()
+        await distrusting.close()
+        await server.close()
+    assert caught.value.retryable is True
+    assert [s.body["id"] for s in receiver.seen] == ["sms-1", "sms-2"]
+    assert receiver.seen[0].peer == receiver.seen[1].peer  # kept alive over TLS too
 
 
 def test_verify_signature_rejects_stale_forged_and_garbled() -> None:

@@ -4,27 +4,25 @@ server and a real HTTP provider on loopback, with retries, fallback and status h
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from aiohttp import web
-from aiosmtpd.controller import Controller
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
 
-from haetae.app import create_app
 from haetae.config import Settings
 from haetae.db.base import utcnow
-from haetae.notify.channels.http_provider import verify_signature
+from haetae.notify.dispatcher import Dispatcher, DispatchSettings
+from haetae.notify.models import Customer, Delivery, DeliveryEvent
 from haetae.notify.notices import NoticeLimits, send_notice
 from haetae.services import Services, build_services
 from tests.conftest import Clock
-from tests.helpers import auth, free_port, service_key
+from tests.helpers import auth, service_key
+from tests.receivers import SECRET, Receivers
 
-SECRET = b"provider-secret"
 REISSUED = {
     "certificate_kind": "joint",
     "reissued_at": datetime(2026, 11, 22, 0, 30, tzinfo=UTC),
@@ -32,79 +30,6 @@ REISSUED = {
     "report_url": "https://bank.example/report",
     "contact_phone": "1599-0000",
 }
-
-
-@dataclass
-class Receivers:
-    mail: list[Any] = field(default_factory=list)
-    http: list[dict[str, Any]] = field(default_factory=list)
-    answers: dict[str, list[int]] = field(default_factory=dict)  # path → statuses to give
-
-
-class _MailHandler:
-    def __init__(self, into: list[Any]) -> None:
-        self.into = into
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.into.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-async def receivers() -> AsyncIterator[tuple[Receivers, str, str]]:
-    got = Receivers()
-    smtp_port = free_port()
-    controller = Controller(_MailHandler(got.mail), hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-
-    async def provider(request: web.Request) -> web.Response:
-        raw = await request.read()
-        ok = verify_signature(
-            SECRET,
-            request.headers["X-Haetae-Timestamp"],
-            raw,
-            request.headers["X-Haetae-Signature"],
-            now=datetime.now(UTC).timestamp(),
-        )
-        if not ok:
-            return web.Response(status=401)
-        planned = got.answers.get(request.path, [])
-        status = planned.pop(0) if planned else 200
-        got.http.append({"path": request.path, "status": status, **json.loads(raw)})
-        return web.json_response({"message_id": "m-1"}, status=status)
-
-    app = web.Application()
-    app.router.add_post("/sms", provider)
-    app.router.add_post("/push", provider)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield got, f"smtp://127.0.0.1:{smtp_port}", f"http://127.0.0.1:{http_port}"
-    await runner.cleanup()
-    controller.stop()
-
-
-@pytest.fixture
-async def engine(
-    settings: Settings, clock: Clock, receivers: tuple[Receivers, str, str]
-) -> AsyncIterator[tuple[Services, httpx.AsyncClient, Receivers]]:
-    got, smtp_url, http_url = receivers
-    configured = settings.model_copy(
-        update={
-            "smtp_url": smtp_url,
-            "sms_provider_url": f"{http_url}/sms",
-            "push_provider_url": f"{http_url}/push",
-            "provider_secret": SECRET.decode(),
-        }
-    )
-    services = build_services(configured, clock=clock)
-    # The dispatcher is driven by the tests (drain), not by its background loop.
-    transport = httpx.ASGITransport(app=create_app(configured, services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://haetae.test") as client:
-        yield services, client, got
-    await services.stop()
 
 
 async def _customer(client: httpx.AsyncClient, key: str, customer_id: str = "c-1", **extra: Any):
@@ -343,3 +268,145 @@ async def test_duplicates_are_dropped_and_security_is_never_rate_limited(
         view = (await client.get(f"/v1/notifications/{notification_id}", headers=auth(key))).json()
         reasons.append(view["deliveries"][0]["reason"])
     assert reasons == [None, None, "rate_limited", None]
+
+
+async def test_a_result_lands_only_on_a_delivery_still_sending(
+    settings: Settings, clock: Clock
+) -> None:
+    """A worker whose claim was taken over (its send hung past the lease) finishes late:
+    its result must not overwrite the newer one, nor add a second history row."""
+    calls: list[str] = []
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def provider(request: web.Request) -> web.Response:
+        calls.append(request.headers["Idempotency-Key"])
+        if len(calls) == 1:
+            arrived.set()
+            await release.wait()  # the first worker's send hangs
+        return web.json_response({"message_id": f"m-{len(calls)}"})
+
+    app = web.Application()
+    app.router.add_post("/sms", provider)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    configured = settings.model_copy(
+        update={"sms_provider_url": str(server.make_url("/sms")), "provider_secret": "s"}
+    )
+    services = build_services(configured, clock=clock)
+    late = services.dispatcher
+    # A second worker with a short lease: it takes the first one's claim over.
+    eager = Dispatcher(
+        services.db,
+        services.channels,
+        services.templates,
+        clock=clock,
+        settings=DispatchSettings(lease=timedelta(seconds=0.3)),
+    )
+    try:
+        async with services.db.transaction() as session:
+            session.add(Customer(id="c-1", phone="01012345678"))
+        notification_id = await _notice(services, clock, channels=("sms",))
+        first = asyncio.create_task(late.run_once())
+        await asyncio.wait_for(arrived.wait(), 10)
+        await asyncio.sleep(0.4)  # the first claim is now past the second worker's lease
+        assert await eager.run_once() == 1  # sent again, answered at once, recorded
+        release.set()
+        assert await first == 1  # its result is superseded
+        async with services.db.sessions() as session:
+            delivery = (
+                await session.scalars(
+                    select(Delivery).where(Delivery.notification_id == notification_id)
+                )
+            ).one()
+            history = (
+                await session.scalars(
+                    select(DeliveryEvent.status)
+                    .where(DeliveryEvent.delivery_id == delivery.id)
+                    .order_by(DeliveryEvent.id)
+                )
+            ).all()
+    finally:
+        await services.stop()
+        await server.close()
+    assert calls == [delivery.id, delivery.id]  # one key: the provider drops the repeat
+    assert (delivery.status, delivery.attempts, delivery.provider_message_id) == ("sent", 1, "m-2")
+    assert history == ["queued", "sent"]
+
+
+async def test_a_push_with_no_push_provider_falls_back_to_sms(
+    settings: Settings, clock: Clock, receivers: tuple[Receivers, str, str]
+) -> None:
+    got, _, http_url = receivers
+    configured = settings.model_copy(
+        update={"sms_provider_url": f"{http_url}/sms", "provider_secret": SECRET.decode()}
+    )
+    services = build_services(configured, clock=clock)
+    try:
+        async with services.db.transaction() as session:
+            session.add(Customer(id="c-1", phone="01012345678", push_token="push-token-1"))
+        notification_id = await _notice(services, clock, channels=("push",))
+        await services.dispatcher.drain()
+        async with services.db.sessions() as session:
+            deliveries = {
+                d.channel: d
+                for d in await session.scalars(
+                    select(Delivery).where(Delivery.notification_id == notification_id)
+                )
+            }
+    finally:
+        await services.stop()
+    assert (deliveries["push"].status, deliveries["push"].reason) == (
+        "failed",
+        "channel_not_configured",
+    )
+    assert deliveries["sms"].status == "sent"
+    assert deliveries["sms"].fallback_of == deliveries["push"].id
+    assert [r["path"] for r in got.http] == ["/sms"]
+
+
+async def test_what_is_unsent_when_the_lease_ends_is_left_for_a_takeover(
+    settings: Settings, clock: Clock
+) -> None:
+    """A batch too slow for its lease does not start sends another worker may be making."""
+    calls: list[str] = []
+
+    async def slow_provider(request: web.Request) -> web.Response:
+        calls.append(request.headers["Idempotency-Key"])
+        await asyncio.sleep(0.2)
+        return web.json_response({"message_id": "m"})
+
+    app = web.Application()
+    app.router.add_post("/sms", slow_provider)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    configured = settings.model_copy(
+        update={"sms_provider_url": str(server.make_url("/sms")), "provider_secret": "s"}
+    )
+    services = build_services(configured, clock=clock)
+    one_at_a_time = Dispatcher(
+        services.db,
+        services.channels,
+        services.templates,
+        clock=clock,
+        settings=DispatchSettings(concurrency=1, lease=timedelta(seconds=0.3)),
+    )
+    try:
+        async with services.db.transaction() as session:
+            session.add(Customer(id="c-1", phone="01012345678"))
+        for n in range(3):
+            await _notice(services, clock, channels=("sms",), dedup_key=f"n{n}")
+        assert await one_at_a_time.run_once() == 3  # two sent; the third would start too late
+        assert len(calls) == 2
+        async with services.db.sessions() as session:
+            left = (
+                await session.scalars(select(Delivery).where(Delivery.status == "sending"))
+            ).one()
+        await asyncio.sleep(0.35)  # its claim is past the lease: any worker may take it over
+        assert await one_at_a_time.run_once() == 1
+        async with services.db.sessions() as session:
+            statuses = (await session.scalars(select(Delivery.status))).all()
+    finally:
+        await services.stop()
+        await server.close()
+    assert calls[2] == left.id and len(calls) == 3  # each sent once
+    assert statuses == ["sent"] * 3

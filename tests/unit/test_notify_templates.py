@@ -61,6 +61,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "contact_phone": "1599-0000",
     },
 }
+SAMPLES["fraud_case_updated"] = {
+    "case_id": "FR-20261122-7K2M9Q",
+    "step": "actions_taken",
+    "contact_phone": "1599-0000",
+}
 KINDS = sorted(SAMPLES)
 
 
@@ -377,3 +382,20 @@ def test_the_same_filters_in_templates(templates: NoticeTemplates) -> None:
 def test_a_naive_datetime_is_refused(templates: NoticeTemplates) -> None:
     with pytest.raises(ValueError, match="naive"):
         render(templates, "fraud_report_received", "ko", received_at=datetime(2026, 11, 22))
+
+
+@pytest.mark.parametrize("locale", ["ko", "en"])
+def test_fraud_case_updated_says_what_happened_and_what_next(
+    templates: NoticeTemplates, locale: Locale
+) -> None:
+    deadline = datetime(2026, 11, 25, 14, 59, tzinfo=UTC)  # 23:59 on the 25th in Seoul
+    taken = render(templates, "fraud_case_updated", locale, deadline=deadline)
+    assert ("2026년 11월 25일" if locale == "ko" else "25 Nov 2026") in taken.long
+    assert "FR-20261122-7K2M9Q" in taken.short and "1599-0000" in taken.short
+    refund = render(
+        templates, "fraud_case_updated", locale, step="refund_decided", refund_amount=1_250_000
+    )
+    assert "1,250,000" in refund.long and "1,250,000" in refund.html
+    rejected = render(templates, "fraud_case_updated", locale, step="rejected", reason="duplicate")
+    assert "duplicate" in rejected.long
+    assert taken.long != refund.long != rejected.long

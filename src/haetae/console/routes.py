@@ -1,4 +1,7 @@
-"""The web console: a landing page and the demo merchant's customer checkout page.
+"""The web console: a landing page and the demo merchant's customer checkout page; the
+certificate page (certificate_pages), the risk rules and review pages (risk_rule_pages,
+risk_review_pages), their login (access) and the demo app inbox (demo_inbox) have modules of
+their own and are mounted here.
 
 The checkout page is the demo merchant's own page, so its routes take payments as that
 merchant without an API key. They are a demo: a deployment that is not one should not
@@ -8,17 +11,24 @@ expose them (the demo inbox shows one-time codes).
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
-from haetae import __version__
-from haetae.catalog import Locale, format_money, negotiate_locale
-from haetae.demo import DEMO_MERCHANT
+from haetae.catalog import Locale, format_money
+from haetae.console.access import require_demo
+from haetae.console.access import router as access_router
+from haetae.console.case_pages import router as case_pages_router
+from haetae.console.certificate_pages import router as certificate_pages_router
+from haetae.console.demo_fraud_report import router as demo_fraud_report_router
+from haetae.console.demo_inbox import router as demo_inbox_router
+from haetae.console.fraud_report_pages import router as fraud_report_pages_router
+from haetae.console.pages import HERE, page_locale, render
+from haetae.console.risk_review_pages import router as risk_review_pages_router
+from haetae.console.risk_rule_pages import router as risk_rule_pages_router
+from haetae.demo import DEMO_CUSTOMER_PREFIX, DEMO_MERCHANT
 from haetae.deps import LocaleDep, ServicesDep
 from haetae.errors import HaetaeError
 from haetae.merchants.models import Merchant
@@ -29,17 +39,16 @@ from haetae.services import Services
 
 router = APIRouter(include_in_schema=False)
 
-_HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=_HERE / "templates")
-
 # Only these files are served, by name: nothing else under the package is reachable.
 _STATIC: dict[str, str] = {
     "console.css": "text/css; charset=utf-8",
     "checkout.js": "text/javascript; charset=utf-8",
+    "demo-inbox.js": "text/javascript; charset=utf-8",
+    "risk-rules.js": "text/javascript; charset=utf-8",
 }
 
-# The demo inbox answers only for demo customers, never for a real customer's codes.
-DEMO_CUSTOMER_PREFIX = "demo-"
+# The demo inbox answers only for demo customers (DEMO_CUSTOMER_PREFIX), never for a real
+# customer's codes.
 DEMO_INBOX_LIMIT = 5
 
 # The order the demo checkout page sells.
@@ -52,6 +61,15 @@ LABELS: dict[Locale, dict[str, str]] = {
         "console_intro": "디지털 은행과 결제사를 위한 고객 보호 플랫폼의 데모 콘솔입니다.",
         "link_checkout": "결제 데모",
         "link_checkout_desc": "데모 가맹점의 카드 결제 화면 (테스트 카드 사용)",
+        "link_certificates": "인증서 만료 현황",
+        "link_certificates_desc": "주별 만료 예정 인증서와 최근 보낸 안내 (분석가용, 로그인 필요)",
+        "link_risk_rules": "위험 규칙",
+        "link_risk_rules_desc": "사기 탐지 규칙 보기·추가·끄기와 백테스트 (분석가용, 로그인 필요)",
+        "link_risk_reviews": "검토 대기열",
+        "link_risk_reviews_desc": "검토 판단을 받은 거래를 사기 또는 정상으로 판정 "
+        "(분석가용, 로그인 필요)",
+        "link_demo_inbox": "고객 앱 알림함 데모",
+        "link_demo_inbox_desc": "데모 고객(demo-kim)의 배너, 로그인 팝업, 알림함",
         "link_docs": "API 문서",
         "link_docs_desc": "OpenAPI (Swagger UI)",
         "link_healthz": "상태 확인",
@@ -104,6 +122,17 @@ LABELS: dict[Locale, dict[str, str]] = {
         "and payment companies.",
         "link_checkout": "Checkout demo",
         "link_checkout_desc": "The demo merchant's card checkout (test cards)",
+        "link_certificates": "Certificate expiry",
+        "link_certificates_desc": "Certificates expiring per week and the notices sent "
+        "(analysts; sign-in needed)",
+        "link_risk_rules": "Risk rules",
+        "link_risk_rules_desc": "View, add and switch off fraud rules, and backtest them "
+        "(analysts; sign-in needed)",
+        "link_risk_reviews": "Review queue",
+        "link_risk_reviews_desc": "Label the events decided 'review' as fraud or genuine "
+        "(analysts; sign-in needed)",
+        "link_demo_inbox": "Customer app inbox demo",
+        "link_demo_inbox_desc": "A demo customer's (demo-kim) banners, login pop-up and inbox",
         "link_docs": "API docs",
         "link_docs_desc": "OpenAPI (Swagger UI)",
         "link_healthz": "Health",
@@ -163,27 +192,8 @@ TEST_CARDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _page_locale(request: Request, lang: str | None) -> Locale:
-    """``?lang=`` (the page's toggle) wins over the browser's ``Accept-Language``."""
-    if lang in ("ko", "en"):
-        return "en" if lang == "en" else "ko"
-    return negotiate_locale(request.headers.get("accept-language"))
-
-
 def _render(request: Request, name: str, locale: Locale, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request,
-        name,
-        {"locale": locale, "t": LABELS[locale], "version": __version__, **context},
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-async def require_demo(services: ServicesDep) -> None:
-    """The checkout demo takes payments without an API key and shows one-time codes: it
-    exists only when the platform runs in demo mode (``haetae serve --demo``)."""
-    if not services.settings.demo:
-        raise HaetaeError("not_found")
+    return render(request, name, locale, LABELS, **context)
 
 
 async def _demo_merchant(services: Services) -> Merchant:
@@ -196,12 +206,12 @@ async def _demo_merchant(services: Services) -> Merchant:
 
 @router.get("/", response_class=HTMLResponse)
 async def console_home(request: Request, lang: Annotated[str | None, Query()] = None) -> Any:
-    return _render(request, "index.html", _page_locale(request, lang))
+    return _render(request, "index.html", page_locale(request, lang))
 
 
 @router.get("/checkout", response_class=HTMLResponse, dependencies=[Depends(require_demo)])
 async def checkout_page(request: Request, lang: Annotated[str | None, Query()] = None) -> Any:
-    locale = _page_locale(request, lang)
+    locale = page_locale(request, lang)
     amount, currency = DEMO_ORDER["amount"], DEMO_ORDER["currency"]
     page = {
         "amount": amount,
@@ -227,7 +237,7 @@ async def console_static(name: str) -> FileResponse:
     if media_type is None:
         raise HaetaeError("not_found")
     return FileResponse(
-        _HERE / "static" / name, media_type=media_type, headers={"Cache-Control": "no-cache"}
+        HERE / "static" / name, media_type=media_type, headers={"Cache-Control": "no-cache"}
     )
 
 
@@ -285,3 +295,14 @@ async def demo_inbox(customer_id: str, services: ServicesDep) -> DemoInbox:
     async with services.db.sessions() as session:
         items = await list_inbox(session, customer_id, limit=DEMO_INBOX_LIMIT)
     return DemoInbox(items=[DemoInboxItem.model_validate(i, from_attributes=True) for i in items])
+
+
+# Mounted last: each module owns its routes and labels.
+router.include_router(access_router)
+router.include_router(certificate_pages_router)
+router.include_router(demo_inbox_router)
+router.include_router(risk_rule_pages_router)
+router.include_router(risk_review_pages_router)
+router.include_router(case_pages_router)
+router.include_router(fraud_report_pages_router)
+router.include_router(demo_fraud_report_router)

@@ -69,6 +69,10 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # 64 MB of page cache instead of 2 MB: once an index outgrows the cache, every insert
+        # into it reads pages back from disk (planning a million certificates' reminders
+        # took about a third less time with it; bench/RESULTS.md).
+        cursor.execute("PRAGMA cache_size=-65536")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

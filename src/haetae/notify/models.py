@@ -18,6 +18,10 @@ class InboxItem(Base):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     banner: Mapped[bool] = mapped_column(default=False)
+    banner_text: Mapped[str | None] = mapped_column(String(300), default=None)
+    # What the notice is about (a certificate id, a case id): lets a later state change,
+    # such as a renewal, take down a banner that no longer applies.
+    subject: Mapped[str | None] = mapped_column(String(40), default=None)
     read: Mapped[bool] = mapped_column(default=False)
     dismissed: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -63,6 +67,7 @@ class Notification(Base):
     locale: Mapped[str] = mapped_column(String(2))
     context: Mapped[dict[str, Any]] = mapped_column(JSON)
     dedup_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    subject: Mapped[str | None] = mapped_column(String(40), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (

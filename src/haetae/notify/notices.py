@@ -73,6 +73,7 @@ async def send_notice(
     dedup_key: str | None = None,
     limits: NoticeLimits = NoticeLimits(),
     default_locale: Locale = "ko",
+    subject: str | None = None,
 ) -> str:
     """Queue a notice; returns the notification id (an earlier one's, for a duplicate)."""
     if dedup_key is not None:
@@ -99,6 +100,7 @@ async def send_notice(
         locale=locale,
         context=freeze_context(context),
         dedup_key=dedup_key,
+        subject=subject,
         created_at=now,
     )
     session.add(notification)
@@ -144,7 +146,8 @@ async def send_notice(
                 kind=kind,
                 title=rendered.title,
                 body=rendered.short,
-                banner=rendered.banner is not None,
+                banner=rendered.banner,
+                subject=subject,
             )
             delivery.status = "delivered"
         session.add(delivery)

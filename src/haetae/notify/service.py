@@ -17,12 +17,21 @@ async def post_to_inbox(
     kind: str,
     title: str,
     body: str,
-    banner: bool = False,
+    banner: str | None = None,
+    subject: str | None = None,
 ) -> str:
+    """``banner``: the one line the app's banner shows for this item, if it has one."""
     item_id = new_id("inb")
     session.add(
         InboxItem(
-            id=item_id, customer_id=customer_id, kind=kind, title=title, body=body, banner=banner
+            id=item_id,
+            customer_id=customer_id,
+            kind=kind,
+            title=title,
+            body=body,
+            banner=banner is not None,
+            banner_text=banner,
+            subject=subject,
         )
     )
     # The event names the item, not its body: a step-up code has no business on the bus.
@@ -62,3 +71,19 @@ async def mark_read(session: AsyncSession, customer_id: str, item_id: str) -> bo
 async def dismiss(session: AsyncSession, customer_id: str, item_id: str) -> bool:
     """Gone from the inbox and its banner; kept in the database."""
     return await _update_item(session, customer_id, item_id, dismissed=True)
+
+
+async def take_down_banners(
+    session: AsyncSession, customer_id: str, *, kind: str, subject: str
+) -> None:
+    """A banner about something that changed (a certificate renewed) stops showing."""
+    await session.execute(
+        update(InboxItem)
+        .where(
+            InboxItem.customer_id == customer_id,
+            InboxItem.kind == kind,
+            InboxItem.subject == subject,
+            InboxItem.banner.is_(True),
+        )
+        .values(banner=False)
+    )

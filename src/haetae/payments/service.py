@@ -64,6 +64,8 @@ class _Attempt:
     # The status this request last wrote; None before the first write (which also claims
     # the Idempotency-Key). Later writes are conditional on it.
     stored_status: str | None = None
+    # The risk engine's hook for the issuer's answer (see RiskDecision.observe).
+    observe: Callable[[bool | None], None] | None = None
 
 
 class _Superseded(Exception):
@@ -183,6 +185,7 @@ class PaymentService:
         )
         payment.risk_decision, payment.risk_score = decision.decision, decision.score
         payment.risk_reasons = list(decision.reasons)
+        attempt.observe = decision.observe
         if decision.decision == "block":
             fail(payment, "declined", "fraud_suspected", None)
             return await self._finish(attempt)
@@ -478,6 +481,10 @@ class PaymentService:
                     )
         except _Superseded:
             return await self._superseded(attempt)
+        if attempt.observe is not None:
+            outcome = {"approved": True, "declined": False}.get(payment.status)
+            attempt.observe(outcome)
+            attempt.observe = None  # once, whatever path finishes the attempt
         metrics.PAYMENTS.labels(payment.status, payment.error_code or "").inc()
         log.info(
             "payment.finished",

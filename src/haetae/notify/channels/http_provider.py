@@ -1,4 +1,4 @@
-"""SMS and push through a provider that takes signed JSON over HTTP(S) (httpx).
+"""SMS and push through a provider that takes signed JSON over HTTP(S) (``http11``).
 
 The request is signed like a webhook: ``X-Haetae-Signature: sha256=<hex>``, an HMAC-SHA256
 over ``<X-Haetae-Timestamp>.<raw body>``, so the provider can check who sent it and refuse a
@@ -11,13 +11,14 @@ import asyncio
 import hashlib
 import hmac
 import json
+import ssl
 import time
 from typing import Any
 
-import httpx
 import structlog
 
 from haetae.notify.channels.base import DeliveryError, OutgoingMessage, SendResult
+from haetae.notify.channels.http11 import Http11Pool, HttpError
 
 log = structlog.get_logger(__name__)
 
@@ -57,24 +58,16 @@ class HttpProviderChannel:
         *,
         secret: bytes,
         timeout: float = 5.0,
-        client: httpx.AsyncClient | None = None,
+        connections: int = 64,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self._url = url
         self._secret = secret
         self._timeout = timeout
-        # One pooled client for every send: keep-alive saves a TCP+TLS handshake per message.
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-        )
+        # Kept-alive connections, reused for every send: no TCP+TLS handshake per message.
+        self._pool = Http11Pool(url, connections=connections, ssl_context=ssl_context)
+        self._log = log.bind()  # once: the lazy proxy binds anew on every call
 
     async def send(self, message: OutgoingMessage) -> SendResult:
-        fields = {
-            "delivery_id": message.delivery_id,
-            "channel": message.channel,
-            "to": mask_recipient(message.to),
-        }
         if message.channel not in ("sms", "push"):
             raise DeliveryError(f"not an sms or push message: {message.channel}", retryable=False)
         body = json.dumps(
@@ -97,35 +90,43 @@ class HttpProviderChannel:
             "X-Haetae-Signature": sign(self._secret, timestamp, body),
         }
         try:
-            # httpx bounds each phase; this bounds the whole exchange, as the port promises.
+            # The whole exchange (a connection if needed, the request, the answer) within
+            # the timeout, as the port promises.
             async with asyncio.timeout(self._timeout):
-                response = await self._client.post(
-                    self._url, content=body, headers=headers, timeout=self._timeout
-                )
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            log.warning("provider.failed", **fields, error="timeout", retryable=True)
+                response = await self._pool.post(body, headers)
+        except TimeoutError as exc:
+            log.warning("provider.failed", **_fields(message), error="timeout", retryable=True)
             raise DeliveryError("provider timeout", retryable=True) from exc
-        except httpx.TransportError as exc:
-            log.warning("provider.failed", **fields, error=type(exc).__name__, retryable=True)
-            raise DeliveryError(f"provider unreachable: {exc!r}"[:300], retryable=True) from exc
+        except HttpError as exc:
+            log.warning(
+                "provider.failed", **_fields(message), error=type(exc).__name__, retryable=True
+            )
+            raise DeliveryError(f"provider unreachable: {exc}"[:300], retryable=True) from exc
 
-        status = response.status_code
-        if response.is_success:
-            log.info("provider.sent", **fields, status=status)
-            return SendResult(provider_message_id=_message_id(response))
+        status = response.status
+        if 200 <= status < 300:
+            self._log.info("provider.sent", **_fields(message), status=status)
+            return SendResult(provider_message_id=_message_id(response.body))
         retryable = status >= 500 or status in _RETRYABLE_4XX
-        log.warning("provider.failed", **fields, status=status, retryable=retryable)
+        log.warning("provider.failed", **_fields(message), status=status, retryable=retryable)
         # Not the response text: a provider may echo the request, and with it a one-time code.
         raise DeliveryError(f"provider HTTP {status}", retryable=retryable)
 
     async def close(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
+        await self._pool.close()
 
 
-def _message_id(response: httpx.Response) -> str | None:
+def _fields(message: OutgoingMessage) -> dict[str, str]:
+    return {
+        "delivery_id": message.delivery_id,
+        "channel": message.channel,
+        "to": mask_recipient(message.to),
+    }
+
+
+def _message_id(raw: bytes) -> str | None:
     try:
-        data: Any = response.json()
+        data: Any = json.loads(raw)
     except ValueError:
         return None  # accepted without a JSON body: nothing to record
     value = data.get("message_id") if isinstance(data, dict) else None

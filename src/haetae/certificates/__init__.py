@@ -1,0 +1,1 @@
+"""Customers' authentication certificates: registration, renewal, reissue and reminders."""

@@ -1,0 +1,247 @@
+"""The feature store on Redis, for several processes sharing one history (at scale).
+
+Per track and entity key:
+
+* ``{prefix}:{track}:{key}`` a sorted set of the events still inside some window, scored by
+  time (µs), each member the event's measures and distinct-counted values as compact JSON
+  (``[uid, time, [measures], [values]]``); trimmed on every write and expiring (TTL) one day
+  after the longest window (with its delay) has passed;
+* ``{prefix}:{track}:{key}:all`` a hash with the all-history sums (``s0``, ``s1``...) and
+  the time of the last event (``last``), expiring after ``history_ttl`` without events;
+* ``{prefix}:{track}:{key}:all:{n}`` a set per all-history distinct count.
+
+Reading fetches the sorted set of every key of the event in one pipelined round trip and
+sums the windows client-side with the same readers as the in-process store; :meth:`process`
+reads and writes in one atomic MULTI. The member's ``uid`` is the event id when there is
+one, so replaying an event twice does not count it twice in the windows. A late label
+(:meth:`record_label`) rewrites the event's member.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Hashable, Sized
+from datetime import timedelta
+from typing import Any
+
+import redis
+
+from haetae.risk.features.definitions import FEATURES, Feature
+from haetae.risk.features.plan import Track, build_tracks, event_features, ratio_features
+from haetae.risk.features.rowops import (
+    MICROSECOND,
+    Row,
+    Value,
+    compile_readers,
+    empty_values,
+    event_values,
+    key_function,
+    measure_function,
+    micros_of,
+    ratio_values,
+    read,
+)
+
+_SEPARATOR = "\x1f"  # between the parts of a composite entity key
+_SLACK = timedelta(days=1)  # kept past the longest window, for late readers
+
+
+class _RedisTrack:
+    def __init__(self, track: Track, prefix: str) -> None:
+        self.track = track
+        self.kinds = track.kinds
+        self.key = key_function(track.keys)
+        self.readers = compile_readers(track)
+        self.nulls = empty_values(self.readers, present=False)
+        self.prefix = f"{prefix}:{track.name}"
+        self.delay = track.delay // MICROSECOND
+        self.measure_fns = [measure_function(m) for m in track.measures]
+        self.distinct_columns = [column for _, column in track.distincts]
+        # per window: its length in µs (None: all history)
+        self.lengths = [None if w is None else w // MICROSECOND for w in track.windows]
+        finite = [length for length in self.lengths if length is not None]
+        self.longest = self.delay + max(finite) if finite else None
+        self.forever = [k for k, length in enumerate(self.lengths) if length is None]
+        self.forever_distincts = [
+            j for j, (k, _) in enumerate(track.distincts) if k in self.forever
+        ]
+        self.wants_hash = bool(self.forever) or track.wants_last
+
+    def redis_key(self, key: Hashable) -> str:
+        text = _SEPARATOR.join(key) if isinstance(key, tuple) else str(key)
+        return f"{self.prefix}:{text}"
+
+    def queue_reads(self, pipe: Any, base: str, now: int) -> int:
+        """Queue the commands that read a key's state; returns how many."""
+        queued = 0
+        if self.longest is not None:
+            pipe.zrangebyscore(base, f"({now - self.longest}", "+inf")
+            queued += 1
+        if self.wants_hash:
+            pipe.hgetall(f"{base}:all")
+            queued += 1
+        for j in self.forever_distincts:
+            pipe.scard(f"{base}:all:{j}")
+            queued += 1
+        return queued
+
+    def values(self, replies: list[Any], now: int, out: dict[str, Value]) -> None:
+        replies = list(replies)
+        members = replies.pop(0) if self.longest is not None else []
+        stored = _text_dict(replies.pop(0)) if self.wants_hash else {}
+        width = len(self.measure_fns)
+        sums = [[0] * width for _ in self.lengths]
+        seen: list[set[Any]] = [set() for _ in self.track.distincts]
+        for k in self.forever:
+            sums[k] = [int(stored.get(f"s{j}", 0)) for j in range(width)]
+        for member in members:
+            _, at, measures, values = json.loads(member)
+            matured = not self.delay or at + self.delay <= now  # as the pending deque
+            for k, length in enumerate(self.lengths):
+                if length is not None and matured and now < at + self.delay + length:
+                    window = sums[k]
+                    for j, measure in enumerate(measures):
+                        window[j] += measure
+            for j, (k, _) in enumerate(self.track.distincts):
+                length = self.lengths[k]
+                if length is not None and now < at + length and values[j] is not None:
+                    seen[j].add(values[j])
+        counters: list[Sized] = list(seen)
+        for j in self.forever_distincts:
+            counters[j] = range(int(replies.pop(0)))  # only its size is read
+        last = int(stored["last"]) if "last" in stored else None
+        read(self.readers, sums, counters, last, now, out)
+
+    def queue_writes(self, pipe: Any, base: str, row: Row, now: int, ttl: timedelta) -> None:
+        measures = [fn(row) for fn in self.measure_fns]
+        values = [row.get(c) for c in self.distinct_columns]
+        if self.longest is not None:
+            uid = row.get("event_id") or uuid.uuid4().hex
+            pipe.zadd(base, {_member(uid, now, measures, values): now})
+            pipe.zremrangebyscore(base, "-inf", now - self.longest)
+            pipe.pexpire(base, (self.longest + _SLACK // MICROSECOND) // 1000)
+        if self.wants_hash:
+            for j, measure in enumerate(measures):
+                if self.forever and measure:
+                    pipe.hincrby(f"{base}:all", f"s{j}", measure)
+            pipe.hset(f"{base}:all", "last", now)
+            pipe.pexpire(f"{base}:all", ttl // timedelta(milliseconds=1))
+        for j in self.forever_distincts:
+            if values[j] is not None:
+                pipe.sadd(f"{base}:all:{j}", values[j])
+                pipe.pexpire(f"{base}:all:{j}", ttl // timedelta(milliseconds=1))
+
+    def relabel(self, client: redis.Redis, row: Row) -> None:
+        event_id = row.get("event_id")
+        key = self.key(row)
+        if self.longest is None or event_id is None or key is None:
+            return
+        base = self.redis_key(key)
+        at = micros_of(row)
+        members: list[bytes | str] = client.zrangebyscore(base, at, at)  # type: ignore[assignment]
+        for member in members:
+            uid, _, _, values = json.loads(member)
+            if uid == event_id:
+                measures = [fn(row) for fn in self.measure_fns]
+                with client.pipeline(transaction=True) as pipe:
+                    pipe.zrem(base, member)
+                    pipe.zadd(base, {_member(uid, at, measures, values): at})
+                    pipe.execute()
+
+
+def _member(uid: str, at: int, measures: list[int], values: list[Any]) -> str:
+    return json.dumps([uid, at, measures, values], separators=(",", ":"))
+
+
+def _text_dict(reply: dict[Any, Any]) -> dict[str, str]:
+    def text(value: Any) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    return {text(k): text(v) for k, v in reply.items()}
+
+
+class RedisFeatureStore:
+    """The :class:`~haetae.risk.features.online.FeatureStore` protocol on Redis."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "haetae:features",
+        features: tuple[Feature, ...] = FEATURES,
+        history_ttl: timedelta = timedelta(days=400),
+    ) -> None:
+        self._client = client
+        self._tracks = [_RedisTrack(track, prefix) for track in build_tracks(features)]
+        self._event = event_features(features)
+        self._ratios = ratio_features(features)
+        self._ttl = history_ttl
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout: float = 1.0, **options: Any) -> RedisFeatureStore:
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        return cls(client, **options)
+
+    def features(self, row: Row) -> dict[str, Value]:
+        with self._client.pipeline(transaction=False) as pipe:
+            plan = self._queue_reads(pipe, row)
+            replies = pipe.execute()
+        return self._values(row, plan, replies)
+
+    def update(self, row: Row) -> None:
+        with self._client.pipeline(transaction=True) as pipe:
+            self._queue_writes(pipe, row)
+            pipe.execute()
+
+    def process(self, row: Row) -> dict[str, Value]:
+        """Read and write in one atomic round trip."""
+        with self._client.pipeline(transaction=True) as pipe:
+            plan = self._queue_reads(pipe, row)
+            self._queue_writes(pipe, row)
+            replies = pipe.execute()
+        return self._values(row, plan, replies)
+
+    def record_label(self, row: Row, label: int) -> None:
+        labelled = {**row, "label": label}
+        for track in self._tracks:
+            if track.track.labelled and row.get("kind") in track.kinds:
+                track.relabel(self._client, labelled)
+
+    def _queue_reads(self, pipe: Any, row: Row) -> list[tuple[_RedisTrack, int]]:
+        """Per track, how many replies its reads take (-1: the event has no such entity)."""
+        now = micros_of(row)
+        plan = []
+        for track in self._tracks:
+            key = track.key(row)
+            if key is None:
+                plan.append((track, -1))
+            else:
+                plan.append((track, track.queue_reads(pipe, track.redis_key(key), now)))
+        return plan
+
+    def _queue_writes(self, pipe: Any, row: Row) -> None:
+        now = micros_of(row)
+        kind = row["kind"]
+        for track in self._tracks:
+            if kind not in track.kinds:
+                continue
+            key = track.key(row)
+            if key is not None:
+                track.queue_writes(pipe, track.redis_key(key), row, now, self._ttl)
+
+    def _values(
+        self, row: Row, plan: list[tuple[_RedisTrack, int]], replies: list[Any]
+    ) -> dict[str, Value]:
+        now = micros_of(row)
+        out: dict[str, Value] = {}
+        event_values(self._event, row, now, out)
+        at = 0
+        for track, count in plan:
+            if count < 0:
+                out.update(track.nulls)
+                continue
+            track.values(replies[at : at + count], now, out)
+            at += count
+        ratio_values(self._ratios, row, out)
+        return out

@@ -1,0 +1,114 @@
+"""The Redis feature store against the real Redis: the same values as offline, as the
+in-process store, late labels, expiry. Unreachable Redis fails the run."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+
+from haetae.risk.events import EVENT_SCHEMA
+from haetae.risk.features import InProcessFeatureStore, RedisFeatureStore, compute
+from tests.unit.test_features_parity import assert_parity, replay, simulated_stream
+
+pytestmark = pytest.mark.integration
+
+REDIS_URL = os.environ.get("HAETAE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        connection.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis unreachable at {REDIS_URL}: {exc}")
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def prefix(client: redis.Redis) -> Iterator[str]:
+    name = f"test:features:{uuid.uuid4().hex[:12]}"
+    yield name
+    keys = list(client.scan_iter(match=f"{name}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def _event(kind: str, minutes: float, **fields: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(EVENT_SCHEMA)
+    row.update(
+        event_id=uuid.uuid4().hex,
+        kind=kind,
+        occurred_at=T0 + timedelta(minutes=minutes),
+        customer_id="c1",
+        amount=0,
+        currency="KRW",
+    )
+    row.update(fields)
+    return row
+
+
+def test_replay_on_redis_equals_offline(client: redis.Redis, prefix: str) -> None:
+    events = simulated_stream(seed=5, size=1_200, days=45).sort("occurred_at", maintain_order=True)
+    store = RedisFeatureStore(client, prefix=prefix)
+    assert_parity(list(replay(store, events)), compute(events))
+
+
+def test_features_then_update_equals_process(client: redis.Redis, prefix: str) -> None:
+    events = simulated_stream(seed=6, size=400, days=10).sort("occurred_at", maintain_order=True)
+    split = RedisFeatureStore(client, prefix=f"{prefix}:split")
+    local = InProcessFeatureStore()
+    for row in events.iter_rows(named=True):
+        got = split.features(row)
+        split.update(row)
+        assert got == local.process(row)
+
+
+def test_an_event_replayed_twice_counts_once(client: redis.Redis, prefix: str) -> None:
+    store = RedisFeatureStore(client, prefix=prefix)
+    payment = _event("payment", 0, card_id="k1", terminal_id="t1", amount=5_000, approved=True)
+    store.update(payment)
+    store.update(payment)  # a redelivered message
+    later = _event("payment", 5, card_id="k1", terminal_id="t1", amount=1_000)
+    values = store.features(later)
+    assert values["card.count_1h"] == 1
+    assert values["customer.sum_amount_24h"] == 5_000
+
+
+def test_a_late_label_reaches_the_delayed_terminal_risk(client: redis.Redis, prefix: str) -> None:
+    store = RedisFeatureStore(client, prefix=prefix)
+    paid = [
+        _event("payment", i, customer_id=f"c{i}", card_id=f"k{i}", terminal_id="t9", label=0)
+        for i in range(4)
+    ]
+    for row in paid:
+        store.update(row)
+    store.record_label(paid[0], 1)
+    eight_days = 8 * 24 * 60
+    probe = _event("payment", eight_days - 30, card_id="kx", terminal_id="t9")
+    values = store.features(probe)
+    assert values["terminal.delayed_count_24h"] == 4
+    assert values["terminal.risk_24h"] == pytest.approx(0.25)
+
+
+def test_keys_expire_after_their_longest_window(client: redis.Redis, prefix: str) -> None:
+    store = RedisFeatureStore(client, prefix=prefix)
+    store.update(_event("login", 0, device_id="d1", ip="10.0.0.1"))
+    ttls = [client.pttl(key) for key in client.scan_iter(match=f"{prefix}:*")]
+    assert ttls
+    assert all(ttl > 0 for ttl in ttls), "every key has a TTL"
+    assert max(ttls) <= timedelta(days=400).total_seconds() * 1000
+
+
+def test_unreachable_redis_raises() -> None:
+    store = RedisFeatureStore.from_url("redis://127.0.0.1:1/0", timeout=0.2)
+    with pytest.raises(redis.ConnectionError):
+        store.features(_event("login", 0))
