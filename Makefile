@@ -31,9 +31,11 @@ integration: install
 	HAETAE_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest tests/unit tests/integration
 
 ## Debian's Chromium and a Korean font for the browser tests (Playwright cannot download
-## browsers here; without the font, Korean text renders as empty boxes in screenshots).
+## browsers here; without the font, Korean text renders as empty boxes in screenshots),
+## and Pango, which WeasyPrint needs to lay out the safety report as PDF.
 e2e-deps:
-	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi nanum; then \
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi nanum \
+		|| ! ldconfig -p | grep -q libpangoft2; then \
 		apt-get update -qq && apt-get install -y -qq chromium fonts-nanum libpango-1.0-0 libpangoft2-1.0-0; fi
 
 lint: install
