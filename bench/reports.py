@@ -14,17 +14,19 @@ What it does:
    ``--database FILE`` reuses a file made earlier with ``--keep``.
 2. Times ``haetae.safety_report.service.make_report`` end to end, ``--repeat`` times
    (median), per format (``--formats pdf,html``): the metrics (SQL) and the rendering
-   (charts, HTML, PDF). ``--index`` says on which schema: as migrated, with the covering
-   index ``docs/safety-report.md`` proposes (created here: a what-if until a migration adds
-   it), or both. ``--drop-caches`` empties the page cache before each run (root only).
+   (charts, HTML, PDF). ``--index`` says on which schema: as migrated (with migration
+   0009's covering index ``ix_risk_decisions_report``), without that index (what the report
+   costs where it was dropped), or both, in one run on the same file.
+   ``--drop-caches`` empties the page cache before each run (root only).
 3. Checks the report's headline figures against plain SQL over the same file.
+4. Writes the "Financial safety report" section of ``--out`` (bench/RESULTS.md) unless
+   ``--no-write``.
 
     .venv/bin/python bench/reports.py [--rows 10000000] [--period 2026] [--repeat 3]
-        [--formats pdf,html] [--index as-is|with|both] [--drop-caches]
-        [--database FILE] [--workdir DIR] [--keep] [--no-check]
+        [--formats pdf,html] [--index with|without|both] [--drop-caches]
+        [--database FILE] [--workdir DIR] [--keep] [--no-check] [--out F] [--no-write]
 
-It needs about 45 GiB free in ``--workdir`` (default /tmp) for the default rows. It prints
-its figures; it does not write RESULTS.md.
+It needs about 45 GiB free in ``--workdir`` (default /tmp) for the default rows.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import command_line, machine, package_versions
+from common import command_line, machine, package_versions, replace_section
 from haetae.catalog import Locale
 from haetae.db.migrate import upgrade
 from haetae.risk.features import FEATURE_NAMES
@@ -547,6 +549,11 @@ def index_bytes(path: Path) -> int | None:
     return int(size or 0)
 
 
+def drop_report_index(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"DROP INDEX IF EXISTS {REPORT_INDEX}")
+
+
 def create_report_index(path: Path) -> float:
     started = time.perf_counter()
     with sqlite3.connect(path) as conn:
@@ -580,16 +587,18 @@ def drop_page_cache() -> bool:
 
 def time_report(url: str, period: Period, fmt: ReportFormat, locale: Locale) -> Run:
     phases: dict[str, float] = {}
-    current = ["start", time.perf_counter()]
+    # The phase now running and when it began; make_report names each phase as it starts.
+    phase, began = "start", time.perf_counter()
 
-    def step(phase: str) -> None:
+    def step(name: str) -> None:
+        nonlocal phase, began
         now = time.perf_counter()
-        if current[0] != "start":
-            phases[str(current[0])] = now - float(current[1])
-        current[:] = [phase, now]
+        if phase != "start":
+            phases[phase] = now - began
+        phase, began = name, now
 
     report = make_report(url, period, fmt, locale, CONTACTS, now=NOW, step=step)
-    phases[str(current[0])] = time.perf_counter() - float(current[1])
+    phases[phase] = time.perf_counter() - began
     assert report.content, "empty report"
     return Run(fmt, phases)
 
@@ -646,10 +655,10 @@ def _phase_medians(runs: Sequence[Run]) -> str:
     )
 
 
-def measure(args: argparse.Namespace, path: Path, label: str) -> dict[str, float]:
+def measure(args: argparse.Namespace, path: Path, label: str) -> dict[str, list[Run]]:
     url = f"sqlite:///{path}"
     period = parse_period(args.period)
-    results: dict[str, float] = {}
+    results: dict[str, list[Run]] = {}
     print(f"\n{label}", flush=True)
     for fmt in args.formats:
         runs = []
@@ -660,14 +669,67 @@ def measure(args: argparse.Namespace, path: Path, label: str) -> dict[str, float
             phases = ", ".join(f"{k} {v:.1f} s" for k, v in run.phases.items())
             cache = " (page cache dropped)" if cold else ""
             print(f"  {fmt} run {i + 1}: {run.total:.1f} s ({phases}){cache}", flush=True)
-        results[fmt] = _median(runs)
-        verdict = "meets" if results[fmt] < TARGET_SECONDS else "misses"
+        results[fmt] = runs
+        verdict = "meets" if _median(runs) < TARGET_SECONDS else "misses"
         print(
-            f"  {fmt}: median {results[fmt]:.1f} s of {args.repeat} ({_phase_medians(runs)}); "
+            f"  {fmt}: median {_median(runs):.1f} s of {args.repeat} ({_phase_medians(runs)}); "
             f"{verdict} the {TARGET_SECONDS:.0f} s target",
             flush=True,
         )
     return results
+
+
+SCHEMAS = {
+    "without": f"without `{REPORT_INDEX}`",
+    "with": f"as migrated (with `{REPORT_INDEX}`)",
+}
+
+
+def write_results(
+    args: argparse.Namespace,
+    info: dict[str, str],
+    results: dict[str, dict[str, list[Run]]],
+    facts: list[str],
+    check: str,
+) -> None:
+    formats = list(next(iter(results.values()))) if results else []
+    migrated = results.get("with", {})
+    lines = [
+        f"Machine: {info['cpus']} × {info['cpu_model']}, {info['memory']} RAM, {info['os']}; "
+        f"{info['python']}. Date: {datetime.now(UTC):%Y-%m-%d}. Command: `{command_line()}`.",
+        "",
+        f"The {args.period} report ({args.locale}) over {args.rows:,} simulated decisions, "
+        f"median of {args.repeat} runs each (target: under {TARGET_SECONDS:.0f} s).",
+        "",
+        "| schema | " + " | ".join(formats) + " | of which the SQL |",
+        "|---|" + "---:|" * (len(formats) + 1),
+    ]
+    for label, figures in results.items():
+        cells = [f"{_median(runs):.1f} s" for runs in figures.values()]
+        sql = [
+            statistics.median(r.phases.get("metrics", 0.0) for r in runs)
+            for runs in figures.values()
+        ]
+        lines.append(
+            f"| {SCHEMAS[label]} | " + " | ".join(cells) + f" | {min(sql):.1f}-{max(sql):.1f} s |"
+        )
+    if "with" in results and "without" in results:
+        ratios = ", ".join(
+            f"{fmt} {_median(results['without'][fmt]) / _median(runs):.1f}×"
+            for fmt, runs in results["with"].items()
+        )
+        lines += ["", f"The index makes the report faster by {ratios} (same run, same file)."]
+    if "with" in results:
+        met = all(_median(runs) < TARGET_SECONDS for runs in results["with"].values())
+        lines += ["", f"As migrated: {'meets' if met else 'misses'} the target."]
+    lines += [
+        "",
+        *(f"- {fact}" for fact in facts),
+        f"- headline figures against plain SQL: {check}",
+        "- phases (as migrated, median): "
+        + "; ".join(f"{fmt}: {_phase_medians(runs)}" for fmt, runs in migrated.items()),
+    ]
+    replace_section(args.out, "## Financial safety report (bench/reports.py)", "\n".join(lines))
 
 
 def main() -> int:
@@ -683,14 +745,16 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the file for --database")
     parser.add_argument(
         "--index",
-        choices=("as-is", "with", "both"),
+        choices=("with", "without", "both"),
         default="both",
-        help="time the schema as it is, with the recommended covering index, or both",
+        help="time the schema as migrated (with the report index), without that index, or both",
     )
     parser.add_argument(
         "--drop-caches", action="store_true", help="empty the page cache before each run (root)"
     )
     parser.add_argument("--no-check", action="store_true", help="skip the figures' check")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "RESULTS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     for fmt in args.formats:
         if fmt not in ("pdf", "html", "json"):
@@ -707,41 +771,51 @@ def main() -> int:
     print(f"machine: {info['cpus']} × {info['cpu_model']}, {info['memory']} RAM, {info['os']}")
     print(f"software: {info['python']}; {package_versions(VERSIONS)}")
     try:
+        loaded: float | None = None
         if workdir is None:
             path = args.database
             print(f"reusing {path}")
         else:
             path = workdir / "haetae.db"
-            seconds = populate(path, args.rows, period, args.seed)
-            print(f"loaded in {seconds:.0f} s")
+            loaded = populate(path, args.rows, period, args.seed)
+            print(f"loaded in {loaded:.0f} s")
         size = used_bytes(path)
         with sqlite3.connect(path) as conn:
             (stored,) = conn.execute("SELECT MAX(rowid) FROM risk_decisions").fetchone()
         print(f"database: {size / 2**30:.1f} GiB in use, about {stored or 0:,} decisions")
 
-        results: dict[str, dict[str, float]] = {}
-        indexed = has_report_index(path)
-        if args.index in ("as-is", "both"):
-            if indexed:
-                print("(the file already has the report index: 'as-is' is measured with it)")
-            results["as-is"] = measure(args, path, "schema as migrated (no report index)")
+        results: dict[str, dict[str, list[Run]]] = {}
+        facts: list[str] = [
+            f"database: SQLite, {size / 2**30:.1f} GiB in use, about {stored or 0:,} decisions"
+        ]
+        if loaded is not None:
+            facts.append(f"loaded in {loaded:.0f} s")
+        if args.index in ("without", "both"):
+            drop_report_index(path)
+            results["without"] = measure(args, path, f"without {REPORT_INDEX}")
         if args.index in ("with", "both"):
-            if not indexed:
+            if not has_report_index(path):
                 print(f"\ncreating {REPORT_INDEX} ...", flush=True)
-                print(f"  created in {create_report_index(path):.0f} s", flush=True)
+                created = create_report_index(path)
+                print(f"  created in {created:.0f} s", flush=True)
+                facts.append(f"{REPORT_INDEX} built in {created:.0f} s")
             measured = index_bytes(path)
-            grown = measured if measured is not None else used_bytes(path) - size
-            print(f"  the index takes {grown / 2**20:,.0f} MiB")
-            results["with"] = measure(args, path, f"with {REPORT_INDEX}")
+            if measured is not None:
+                print(f"  the index takes {measured / 2**20:,.0f} MiB")
+                facts.append(f"{REPORT_INDEX} takes {measured / 2**20:,.0f} MiB")
+            results["with"] = measure(args, path, f"as migrated, with {REPORT_INDEX}")
+        check = "not checked"
         if not args.no_check:
             problems = check_figures(path, f"sqlite:///{path}", period)
-            print(
-                "\nfigures against plain SQL: " + ("equal" if not problems else "; ".join(problems))
-            )
-        print("\nsummary (median seconds, target < 30 s):")
+            check = "equal" if not problems else "; ".join(problems)
+            print(f"\nfigures against plain SQL: {check}")
+        print(f"\nsummary (median seconds, target < {TARGET_SECONDS:.0f} s):")
         for label, figures in results.items():
-            line = ", ".join(f"{fmt} {value:.1f} s" for fmt, value in figures.items())
+            line = ", ".join(f"{fmt} {_median(runs):.1f} s" for fmt, runs in figures.items())
             print(f"  {label}: {line}")
+        if not args.no_write:
+            write_results(args, info, results, facts, check)
+            print(f"wrote {args.out}")
     finally:
         if workdir is not None and args.keep:
             print(f"kept {workdir / 'haetae.db'} (use it again with --database)")
