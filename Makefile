@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test integration e2e-deps lint bench bench-payments bench-notify bench-risk bench-reports clean
+.PHONY: install run test integration e2e-deps lint bench bench-payments bench-notify bench-risk bench-reports bench-suspension clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -44,7 +44,7 @@ lint: install
 	$(BIN)/mypy
 
 ## Benchmarks (bench/README.md): each writes its own section of bench/RESULTS.md.
-bench: bench-payments bench-notify bench-risk bench-reports
+bench: bench-payments bench-notify bench-risk bench-reports bench-suspension
 
 bench-payments: install
 	$(BIN)/python bench/payments.py
@@ -57,6 +57,9 @@ bench-risk: install
 
 bench-reports: install
 	$(BIN)/python bench/reports.py
+
+bench-suspension: install
+	$(BIN)/python bench/suspension.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -3,14 +3,17 @@ HAETAE_TEST_DATABASE_URL is set), a real issuer simulator on loopback, the real 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import shutil
+import sys
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -112,7 +115,7 @@ async def issuer_sim() -> AsyncIterator[IssuerSimulator]:
     sim = IssuerSimulator("127.0.0.1", 0)
     await sim.start()
     yield sim
-    await sim.stop()
+    await stop_or_show_what_hangs(sim.stop(), "the issuer simulator")
 
 
 @pytest.fixture
@@ -142,7 +145,22 @@ async def services(settings: Settings, clock: Clock) -> AsyncIterator[Services]:
     built = build_services(settings, clock=clock)
     await built.start()
     yield built
-    await built.stop()
+    await stop_or_show_what_hangs(built.stop(), "the services")
+
+
+async def stop_or_show_what_hangs(
+    stopping: Coroutine[Any, Any, None], what: str, seconds: float = 60.0
+) -> None:
+    """Await a teardown; if it hangs, print every task's stack and fail the test, since
+    pytest-timeout's thread dump shows only the event loop waiting, never on what."""
+    try:
+        await asyncio.wait_for(stopping, seconds)
+    except TimeoutError:
+        print(f"stopping {what} took over {seconds:.0f} s; the tasks:", file=sys.stderr)
+        for task in asyncio.all_tasks():
+            print(f"--- {task!r}", file=sys.stderr)
+            task.print_stack(file=sys.stderr)
+        raise
 
 
 @pytest.fixture
