@@ -11,7 +11,6 @@ from haetae.db.base import Base
 from haetae.db.engine import sync_url
 from haetae.db.registry import import_all_models
 
-
 # Indexes whose columns differ by dialect, so that only their migration describes them.
 MIGRATION_ONLY_INDEXES = {"ix_risk_decisions_report"}
 

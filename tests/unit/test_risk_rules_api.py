@@ -239,6 +239,43 @@ async def test_another_process_picks_changes_up_by_polling(
     assert len((await lazy.reload()).evaluate("transfer", RISKY_TRANSFER)) == 1
 
 
+async def test_list_additions_apply_in_memory_unless_something_else_changed(
+    services: Services, client: httpx.AsyncClient, risk: dict[str, str]
+) -> None:
+    """extend_lists adds a committed transaction's list values without a reload when the
+    change counter moved by exactly that transaction's touches; when another process changed
+    rules meanwhile, it reloads, so that change is in force too."""
+    from haetae.risk.rules import repository
+
+    async def add(account: str) -> None:
+        async with services.db.transaction() as session:
+            await repository.add_to_list(session, "mule_accounts", [account], services.clock())
+
+    await add("330-000-000000")
+    mules = "block if payee.account in @mule_accounts"
+    assert (await post_rule(client, risk, "mules", mules)).status_code == 201
+    book = RuleBook(services.db, clock=services.clock, features=FEATURES, poll_seconds=3600)
+    await book.reload()
+    assert book.evaluate("transfer", RISKY_TRANSFER) == []
+
+    await add("110-123-456789")
+    rules = await book.extend_lists({"mule_accounts": {"110-123-456789"}}, touches=1)
+    assert [h.name for h in rules.evaluate("transfer", RISKY_TRANSFER)] == ["mules"]
+    async with services.db.sessions() as session:
+        assert rules.stamp == await repository.stamp(session)
+        assert rules.lists == await repository.all_list_values(session)
+
+    # Another process saves a rule; this book has not polled. The next addition reloads.
+    assert (await post_rule(client, risk, "big-new-payee", BIG_NEW_PAYEE)).status_code == 201
+    await add("220-000-000001")
+    rules = await book.extend_lists({"mule_accounts": {"220-000-000001"}}, touches=1)
+    assert {h.name for h in rules.evaluate("transfer", RISKY_TRANSFER)} == {
+        "mules",
+        "big-new-payee",
+    }
+    assert "220-000-000001" in rules.lists["mule_accounts"]
+
+
 async def test_concurrent_saves_of_one_rule_get_distinct_versions(
     client: httpx.AsyncClient, risk: dict[str, str]
 ) -> None:

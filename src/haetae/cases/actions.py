@@ -82,7 +82,14 @@ class ActionTaker:
         self._actor = actor
         self.now = now
         self.taken: list[ProtectiveAction] = []
-        self.lists_changed = False
+        # What the rules' lists gained, and how many list revisions that bumped: the rule
+        # book applies them in memory instead of reloading everything (RuleBook.extend_lists).
+        self.list_additions: dict[str, set[str]] = {}
+        self.list_touches = 0
+
+    @property
+    def lists_changed(self) -> bool:
+        return self.list_touches > 0
 
     async def take(
         self,
@@ -110,8 +117,10 @@ class ActionTaker:
         )
         self._session.add(action)
         if list_values:
-            await lists.add_to_list(self._session, LIST_OF_ACTION[type_], list_values, self.now)
-            self.lists_changed = True
+            name = LIST_OF_ACTION[type_]
+            await lists.add_to_list(self._session, name, list_values, self.now)
+            self.list_additions.setdefault(name, set()).update(list_values)
+            self.list_touches += 1
         await audit.append(
             self._session,
             self.case.id,

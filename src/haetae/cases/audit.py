@@ -40,16 +40,24 @@ async def append(
     detail: Mapping[str, Any],
     at: datetime,
 ) -> CaseEvent:
-    """Add one entry; the caller holds the case row locked, so entries never interleave."""
-    last = (
-        await session.execute(
-            select(CaseEvent.seq, CaseEvent.hash)
-            .where(CaseEvent.case_id == case_id)
-            .order_by(CaseEvent.seq.desc())
-            .limit(1)
-        )
-    ).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    """Add one entry; the caller holds the case row locked, so entries never interleave.
+
+    The chain's head is read once per case and transaction, then kept in ``session.info``:
+    a report writes several entries in one transaction, and each read would flush and query.
+    The entries are flushed with the transaction's other work."""
+    heads: dict[str, tuple[int, str]] = session.info.setdefault("audit_heads", {})
+    head = heads.get(case_id)
+    if head is None:
+        last = (
+            await session.execute(
+                select(CaseEvent.seq, CaseEvent.hash)
+                .where(CaseEvent.case_id == case_id)
+                .order_by(CaseEvent.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        head = (last[0], last[1]) if last else (0, GENESIS)
+    seq, prev = head[0] + 1, head[1]
     frozen = json.loads(json.dumps(dict(detail), default=str))  # what the JSON column keeps
     entry = CaseEvent(
         case_id=case_id,
@@ -62,7 +70,7 @@ async def append(
         hash=entry_hash(prev, seq, at, actor, type_, frozen),
     )
     session.add(entry)
-    await session.flush()
+    heads[case_id] = (seq, entry.hash)
     return entry
 
 

@@ -148,8 +148,8 @@ class CaseService:
             if earlier is None:
                 raise
             return earlier, False
-        if taker.lists_changed:
-            await self._rules.reload()  # in force here before the reporter is answered
+        if taker.lists_changed:  # in force here before the reporter is answered
+            await self._rules.extend_lists(taker.list_additions, taker.list_touches)
         log.info("case.opened", case_id=case.id, kind=case.kind, actions=len(taker.taken))
         return await self.get(case.id), True
 

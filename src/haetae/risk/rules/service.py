@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -190,6 +190,25 @@ class RuleBook:
         if loaded.stamp >= self._rules.stamp:  # a slower, older reload must not win
             self._rules = loaded
         return self._rules
+
+    async def extend_lists(self, additions: Mapping[str, Iterable[str]], touches: int) -> RuleSet:
+        """Put values a committed transaction added to lists in force, without reading every
+        rule and list again (a fraud report adds a few values to lists that grow large).
+        ``touches``: the list revisions that transaction bumped. The change counter only
+        grows, so if it moved by exactly that much since the rules in memory were read,
+        nothing else changed meanwhile and adding the values is the same as a reload;
+        otherwise this reloads."""
+        async with self._lock:
+            async with self._db.sessions() as session:
+                stamp = await repository.stamp(session)
+            current = self._rules
+            if current.stamp < 0 or stamp != current.stamp + touches:
+                return await self.reload()
+            lists = {name: frozenset(values) for name, values in current.lists.items()}
+            for name, values in additions.items():
+                lists[name] = lists.get(name, frozenset()).union(values)
+            self._rules = RuleSet(current.rules, lists, stamp)
+            return self._rules
 
     # --- rules --------------------------------------------------------------------------
 
