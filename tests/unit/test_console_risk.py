@@ -287,7 +287,7 @@ async def test_review_queue_lists_open_reviews_oldest_first(
     page = await client.get(REVIEWS)
     assert page.status_code == 200
     html = page.text
-    assert queue_ids(html) == [*ids, scored.id]
+    assert queue_ids(html) == [*ids, scored]
     assert "3건 대기 중" in html
     first = re.search(rf'<tr id="review-{ids[0]}".*?</tr>', html, re.S)
     assert first is not None
@@ -302,7 +302,7 @@ async def test_review_queue_lists_open_reviews_oldest_first(
         assert text in row, text
     assert f'href="/console/risk/decisions/{ids[0]}?lang=ko">자세히</a>' in row
     assert 'name="label" value="fraud"' in row and 'name="label" value="genuine"' in row
-    last = re.search(rf'<tr id="review-{scored.id}".*?</tr>', html, re.S)
+    last = re.search(rf'<tr id="review-{scored}".*?</tr>', html, re.S)
     assert last is not None
     assert "사유 1" in last.group(0) and "사유 3" in last.group(0)
     assert "사유 4" not in last.group(0)  # the top three

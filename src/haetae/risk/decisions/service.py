@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import polars as pl
-from sqlalchemy import select, update
+from sqlalchemy import Table, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from haetae.bus.outbox import add_event
 from haetae.db.base import new_id
@@ -25,6 +26,9 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
+_DECISIONS = cast(Table, DecisionRecord.__table__)
+
+
 def record_decision(
     session: AsyncSession,
     *,
@@ -37,38 +41,58 @@ def record_decision(
     features: dict[str, Any],
     now: datetime,
     decision_id: str | None = None,
-) -> DecisionRecord:
-    record = DecisionRecord(
-        id=decision_id or new_id("rsk"),
-        event_id=event_row.get("event_id"),
-        kind=event_row["kind"],
-        customer_id=event_row["customer_id"],
-        occurred_at=event_row["occurred_at"],
-        decided_at=now,
-        amount=event_row.get("amount") or 0,
-        currency=event_row.get("currency") or "KRW",
-        event=jsonable(event_row),
-        decision=decision,
-        score=score,
-        reasons=list(reasons),
-        rule_hits=list(rule_hits),
-        model_version=model_version,
-        features=jsonable(features),
-        review_status="open" if decision == "review" else None,
+) -> str:
+    """Store a decision in the caller's transaction; returns its id.
+
+    Like outbox events, the rows are buffered on the session and written in one INSERT just
+    before the commit: the engine's group commit stores hundreds of decisions a transaction,
+    and the ORM's unit of work cost about half of the CPU per decision (bench/RESULTS.md)."""
+    record_id = decision_id or new_id("rsk")
+    kind, customer_id = event_row["kind"], event_row["customer_id"]
+    session.info.setdefault("decision_rows", []).append(
+        {
+            "id": record_id,
+            "event_id": event_row.get("event_id"),
+            "kind": kind,
+            "customer_id": customer_id,
+            "occurred_at": event_row["occurred_at"],
+            "decided_at": now,
+            "amount": event_row.get("amount") or 0,
+            "currency": event_row.get("currency") or "KRW",
+            "event": jsonable(event_row),
+            "decision": decision,
+            "score": score,
+            "reasons": list(reasons),
+            "rule_hits": list(rule_hits),
+            "model_version": model_version,
+            "features": jsonable(features),
+            "review_status": "open" if decision == "review" else None,
+        }
     )
-    session.add(record)
     add_event(
         session,
         "risk.decided",
         {
-            "decision_id": record.id,
-            "kind": record.kind,
-            "customer_id": record.customer_id,
+            "decision_id": record_id,
+            "kind": kind,
+            "customer_id": customer_id,
             "decision": decision,
             "score": score,
         },
     )
-    return record
+    return record_id
+
+
+@event.listens_for(Session, "before_commit")
+def _write_buffered_decisions(session: Session) -> None:
+    rows = session.info.pop("decision_rows", None)
+    if rows:
+        session.execute(insert(_DECISIONS), rows)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_buffered_decisions(session: Session) -> None:
+    session.info.pop("decision_rows", None)
 
 
 class Decisions:
