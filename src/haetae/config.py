@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     redis_url: str = ""
     models_dir: Path | None = None
     risk_history_path: Path | None = None
+    # At start-up the in-process store replays the stored decisions of this many days (its
+    # memory is lost with the process; Redis keeps its own). 0: no replay. The all-history
+    # features ("payee seen before") need more than the 30-day windows.
+    feature_replay_days: int = Field(default=365, ge=0)
 
     otp_ttl_seconds: int = 300
     otp_max_attempts: int = 3

@@ -51,6 +51,7 @@ from haetae.risk.features import (
     RedisFeatureStore,
     feature_types,
 )
+from haetae.risk.features.warmup import replay_decisions
 from haetae.risk.model.registry import RegistryError
 from haetae.risk.model.scorer import Scorer
 from haetae.risk.rules.history import ParquetHistory
@@ -104,11 +105,29 @@ class Services:
         )
 
     async def start(self) -> None:
+        await self._replay_features()
         self.relay.start()
         self.housekeeper.start()
         self._dispatch_task.start()
         self._reminder_task.start()
         self._consortium_task.start()
+
+    async def _replay_features(self) -> None:
+        """The in-process store starts from the stored decisions, not empty (see
+        ``risk.features.warmup``); Redis keeps its own history across restarts."""
+        days = self.settings.feature_replay_days
+        if not days or not isinstance(self.risk.store, InProcessFeatureStore):
+            return
+        replayed = await replay_decisions(
+            self.db, self.risk.store, since=self.clock() - timedelta(days=days)
+        )
+        if replayed.events:
+            log.info(
+                "risk.features_replayed",
+                events=replayed.events,
+                labels=replayed.labels,
+                seconds=round(replayed.seconds, 1),
+            )
 
     async def stop(self) -> None:
         await self._consortium_task.stop()
@@ -197,6 +216,7 @@ def build_services(
     )
     certificate_settings = CertificateSettings.from_settings(settings)
     bus.subscribe("certificate.reissued", "risk", fraud.on_certificate_reissued)
+    bus.subscribe("risk.labelled", "risk-features", fraud.on_decision_labelled)
     consortium = Consortium.from_settings(db, rules, settings, clock=clock)
     cases = CaseService(
         db,

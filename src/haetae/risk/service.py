@@ -22,12 +22,14 @@ import structlog
 from haetae.bus.base import Event
 from haetae.catalog import Catalog, Locale
 from haetae.db.base import new_id
+from haetae.errors import HaetaeError
 from haetae.notify.templates import format_seoul_time
 from haetae.risk.decisions.service import Decisions, record_decision
 from haetae.risk.decisions.writer import GroupCommitWriter
 from haetae.risk.engine import Decision, PaymentRiskInput, RiskDecision
 from haetae.risk.events import Device, RiskEvent
 from haetae.risk.features import FeatureStore
+from haetae.risk.features.warmup import event_row
 from haetae.risk.model.explain import Reason
 from haetae.risk.model.scorer import Scorer
 from haetae.risk.rules.names import event_values
@@ -204,6 +206,20 @@ class RiskService:
                 device=Device(id=payload["device_id"]),
             )
         )
+
+    async def on_decision_labelled(self, event: Event) -> None:
+        """An analyst's label reaches the online features at once (the terminal risk
+        features count fraud labels once their delay has passed). Applying a label twice
+        leaves the same sums, so a redelivery needs no check."""
+        try:
+            record = await self._decisions.get(event.payload["decision_id"])
+        except HaetaeError:
+            return
+        if record.label is None:
+            return
+        row = event_row(record.event)
+        row["occurred_at"] = record.occurred_at
+        self.store.record_label(row, 1 if record.label == "fraud" else 0)
 
     # --- the payments port ----------------------------------------------------------------
 
