@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     institution_code: str = Field(default="090", pattern=r"^[0-9]{3}$")
     # An account-takeover report revokes certificates reissued this many days before it.
     case_reissue_window_days: float = Field(default=3.0, gt=0)
+    # Days this bank is closed beyond Korea's public holidays (which come from the
+    # `holidays` package), e.g. HAETAE_BANK_CLOSED_DAYS='["2026-12-31"]'.
+    bank_closed_days: list[date] = Field(default_factory=list)
 
     # Fraud engine: the online feature store (in-process; Redis at scale, e.g.
     # redis://127.0.0.1:6379/0), where trained models are kept (default data_dir/models) and

@@ -15,6 +15,7 @@ from haetae.background import BackgroundTask
 from haetae.bus import InProcessBus, OutboxRelay
 from haetae.bus.base import Bus
 from haetae.cases.actions import ActionPolicy
+from haetae.cases.calendar import BankHolidays
 from haetae.cases.service import CaseService
 from haetae.catalog import Catalog, catalog
 from haetae.certificates.reminders import ReminderWorker
@@ -229,6 +230,7 @@ def build_services(
         ),
         contact_phone=settings.contact_phone,
         share=consortium.share_fraud_report,
+        holidays=BankHolidays(settings.bank_closed_days),
     )
 
     async def open_linked_case(share: ReceivedShare) -> str:

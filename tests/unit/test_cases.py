@@ -136,6 +136,22 @@ async def test_a_report_acts_at_once_and_blocks_the_next_transfer_to_the_account
     assert deadline.astimezone(SEOUL).date() == date(2026, 11, 25)
 
 
+async def test_business_day_deadlines_skip_korean_public_holidays(
+    services: Services, client: httpx.AsyncClient, keys: dict[str, dict[str, str]], clock: Clock
+) -> None:
+    """Reported on Wednesday 2026-09-23 (Seoul), the day before the Chuseok holidays
+    (24-26 September, then the weekend): the written application's three business days are
+    28, 29 and 30 September, not 24, 25 and 28."""
+    clock.fixed = datetime(2026, 9, 23, 1, 0, tzinfo=UTC)  # 10:00 in Seoul
+    response = await report(
+        client, keys, report_body(occurred_at="2026-09-23T00:30:00Z"), **{"Idempotency-Key": "k"}
+    )
+    assert response.status_code == 201, response.text
+    case = await client.get(f"/v1/cases/{response.json()['case_id']}", headers=keys["cases"])
+    due = datetime.fromisoformat(case.json()["state_due_at"]).astimezone(SEOUL)
+    assert (due.date(), due.hour) == (date(2026, 10, 1), 0)  # the end of 30 September
+
+
 async def test_the_same_key_answers_the_same_case_and_another_body_is_refused(
     client: httpx.AsyncClient, keys: dict[str, dict[str, str]]
 ) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import calendar
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
@@ -235,21 +235,21 @@ def check_transition(kind: str, current: str, target: str) -> None:
 # --- calendar -----------------------------------------------------------------------------
 
 
-def is_business_day(day: date, holidays: Iterable[date] = ()) -> bool:
-    """Monday to Friday and not in ``holidays`` (public and bank holidays are the caller's)."""
-    return day.weekday() < 5 and day not in frozenset(holidays)
+def is_business_day(day: date, holidays: Container[date] = ()) -> bool:
+    """Monday to Friday and not in ``holidays`` (the caller's: ``BankHolidays`` in the
+    service)."""
+    return day.weekday() < 5 and day not in holidays
 
 
-def add_business_days(day: date, count: int, holidays: Iterable[date] = ()) -> date:
+def add_business_days(day: date, count: int, holidays: Container[date] = ()) -> date:
     """The ``count``-th business day after ``day``; ``day`` itself is not counted (Civil Act
     §157: the first day of a period is not counted)."""
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
-    closed = frozenset(holidays)
     current = day
     while count:
         current += timedelta(days=1)
-        if is_business_day(current, closed):
+        if is_business_day(current, holidays):
             count -= 1
     return current
 
@@ -271,7 +271,7 @@ def seoul_date(at: datetime) -> date:
 
 
 def written_application_due(
-    requested_at: datetime, *, holidays: Iterable[date] = (), timers: Timers = DEFAULT_TIMERS
+    requested_at: datetime, *, holidays: Container[date] = (), timers: Timers = DEFAULT_TIMERS
 ) -> datetime:
     """When the written application for a phone/oral request is due: the end of the third
     business day after the day of the request (Decree §3②)."""
@@ -303,7 +303,7 @@ def due_at(
     state: str,
     entered_at: datetime,
     *,
-    holidays: Iterable[date] = (),
+    holidays: Container[date] = (),
     timers: Timers = DEFAULT_TIMERS,
     requested_at: datetime | None = None,
 ) -> datetime | None:

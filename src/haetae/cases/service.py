@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -86,8 +86,10 @@ class CaseService:
         policy: ActionPolicy,
         contact_phone: str,
         share: Share | None = None,
+        holidays: Container[date] = (),
     ) -> None:
         self._db = db
+        self._holidays = holidays  # days banks are closed, for business-day deadlines
         self._templates = templates
         self._rules = rules
         self._clock = clock
@@ -193,7 +195,7 @@ class CaseService:
             id=new_case_id(now),
             kind=report.kind,
             state="received",
-            state_due_at=process.due_at(report.kind, "received", now),
+            state_due_at=process.due_at(report.kind, "received", now, holidays=self._holidays),
             reporter_customer_id=report.reporter.customer_id,
             reporter_phone=report.reporter.phone,
             victim_customer_id=report.victim.customer_id,
@@ -488,7 +490,7 @@ class CaseService:
     ) -> None:
         previous = case.state
         case.state, case.updated_at = state, now
-        case.state_due_at = process.due_at(case.kind, state, now)
+        case.state_due_at = process.due_at(case.kind, state, now, holidays=self._holidays)
         if process.is_decision(case.kind, state) and case.decided_at is None:
             case.decided_at = now
         if state in process.FINAL_STATES:
