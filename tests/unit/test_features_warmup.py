@@ -45,6 +45,15 @@ def history() -> list[RiskEvent]:
     return events
 
 
+async def score_history(services: Services, clock: Clock) -> datetime:
+    """Score the history as it happens; returns a time after it, the clock set there."""
+    for event in history():
+        clock.fixed = event.occurred_at
+        await services.risk.evaluate(event)
+    clock.fixed = START + timedelta(days=3)
+    return clock.fixed
+
+
 def probes(at: datetime) -> list[dict[str, Any]]:
     return [
         RiskEvent(
@@ -71,15 +80,11 @@ def probes(at: datetime) -> list[dict[str, Any]]:
 async def test_a_restarted_store_has_the_same_features_as_the_one_before(
     services: Services, settings: Settings, clock: Clock
 ) -> None:
-    for event in history():
-        clock.fixed = event.occurred_at
-        await services.risk.evaluate(event)
-    at = START + timedelta(days=3)
+    at = await score_history(services, clock)
     before = [services.risk.store.features(row) for row in probes(at)]
     empty = InProcessFeatureStore()
     assert before != [empty.features(row) for row in probes(at)]  # the history matters
 
-    clock.fixed = at
     restarted = build_services(settings, clock=clock)
     await restarted.start()
     try:
@@ -93,11 +98,7 @@ async def test_a_restarted_store_has_the_same_features_as_the_one_before(
 async def test_replay_covers_only_the_configured_days(
     services: Services, settings: Settings, clock: Clock
 ) -> None:
-    for event in history():
-        clock.fixed = event.occurred_at
-        await services.risk.evaluate(event)
-    at = START + timedelta(days=3)
-    clock.fixed = at
+    at = await score_history(services, clock)
     for days, any_history in ((0, False), (1, True)):
         restarted = build_services(
             settings.model_copy(update={"feature_replay_days": days}), clock=clock

@@ -10,14 +10,14 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Table, event, insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from haetae.background import BackgroundTask
 from haetae.bus.base import Bus, Event
 from haetae.bus.models import ConsumedEvent, OutboxEvent
 from haetae.db.base import new_id, utcnow
+from haetae.db.buffered import buffer_row
 from haetae.db.engine import Database
 
 log = structlog.get_logger(__name__)
@@ -28,27 +28,12 @@ _OUTBOX = cast(Table, OutboxEvent.__table__)
 
 def add_event(session: AsyncSession, topic: str, payload: dict[str, Any]) -> str:
     """Queue an event in the caller's transaction; it is published only if that commits.
-
-    Rows are buffered on the session and written in one INSERT just before the commit, so a
-    transaction with several events pays for one statement, not one ORM flush each.
-    """
+    The row is written with the transaction's other buffered rows (``db.buffered``)."""
     event_id = new_id("evt")
-    pending = session.info.setdefault("outbox_rows", [])
-    pending.append({"id": event_id, "topic": topic, "payload": payload, "occurred_at": utcnow()})
+    row = {"id": event_id, "topic": topic, "payload": payload, "occurred_at": utcnow()}
+    buffer_row(session, _OUTBOX, row)
     session.info["outbox_dirty"] = True
     return event_id
-
-
-@event.listens_for(Session, "before_commit")
-def _write_buffered_events(session: Session) -> None:
-    rows = session.info.pop("outbox_rows", None)
-    if rows:
-        session.execute(insert(_OUTBOX), rows)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_buffered_events(session: Session) -> None:
-    session.info.pop("outbox_rows", None)
 
 
 async def consume_once(session: AsyncSession, consumer: str, event_id: str) -> bool:

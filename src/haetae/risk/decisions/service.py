@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 import polars as pl
-from sqlalchemy import Table, event, insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from haetae.bus.outbox import add_event
 from haetae.db.base import new_id
+from haetae.db.buffered import buffer_row
 from haetae.db.engine import Database
 from haetae.errors import HaetaeError
 from haetae.risk.decisions.models import DecisionRecord
@@ -42,14 +42,13 @@ def record_decision(
     now: datetime,
     decision_id: str | None = None,
 ) -> str:
-    """Store a decision in the caller's transaction; returns its id.
-
-    Like outbox events, the rows are buffered on the session and written in one INSERT just
-    before the commit: the engine's group commit stores hundreds of decisions a transaction,
-    and the ORM's unit of work cost about half of the CPU per decision (bench/RESULTS.md)."""
+    """Store a decision in the caller's transaction (a buffered row: ``db.buffered``);
+    returns its id."""
     record_id = decision_id or new_id("rsk")
     kind, customer_id = event_row["kind"], event_row["customer_id"]
-    session.info.setdefault("decision_rows", []).append(
+    buffer_row(
+        session,
+        _DECISIONS,
         {
             "id": record_id,
             "event_id": event_row.get("event_id"),
@@ -67,7 +66,7 @@ def record_decision(
             "model_version": model_version,
             "features": jsonable(features),
             "review_status": "open" if decision == "review" else None,
-        }
+        },
     )
     add_event(
         session,
@@ -81,18 +80,6 @@ def record_decision(
         },
     )
     return record_id
-
-
-@event.listens_for(Session, "before_commit")
-def _write_buffered_decisions(session: Session) -> None:
-    rows = session.info.pop("decision_rows", None)
-    if rows:
-        session.execute(insert(_DECISIONS), rows)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_buffered_decisions(session: Session) -> None:
-    session.info.pop("decision_rows", None)
 
 
 class Decisions:
