@@ -620,3 +620,21 @@ async def test_console_home_links_to_the_case_pages(client: httpx.AsyncClient) -
     assert 'href="/demo/report?lang=ko"' in html and "사기 피해 신고 데모" in html
     english = (await client.get("/?lang=en")).text
     assert "Fraud case queue" in english and "Fraud report demo" in english
+
+
+async def test_every_analyst_page_links_every_other_by_its_label(client: httpx.AsyncClient) -> None:
+    """The analyst header's links, each named from the label tables in both languages."""
+    links = {
+        "/console/certificates": ("인증서 만료", "Certificates"),
+        "/console/risk/rules": ("위험 규칙", "Risk rules"),
+        "/console/risk/reviews": ("검토 대기열", "Review queue"),
+        "/console/cases": ("사기 사건", "Fraud cases"),
+    }
+    for page in links:
+        for lang, index in (("ko", 0), ("en", 1)):
+            html = (await client.get(f"{page}?lang={lang}")).text
+            nav = html[html.index('class="analyst-nav"') :]
+            nav = nav[: nav.index("</nav>")]
+            for href, names in links.items():
+                assert f'href="{href}?lang={lang}"' in nav, (page, href)
+                assert f">{names[index]}</a>" in nav, (page, names[index])

@@ -149,7 +149,6 @@ REPORT_FORM_LABELS: Labels = {
 # The analysts' pages: the queue, a case, and the call centre's report form.
 CASE_PAGE_LABELS: Labels = {
     "ko": {
-        "nav_cases": "사기 사건",
         "page_title": "사기 사건 대기열",
         "queue_title": "처리 중인 사건",
         "queue_note": "급한 순서로 {limit}건까지 보여 줍니다. 기한을 넘긴 사건이 먼저(많이 넘긴 "
@@ -281,7 +280,6 @@ CASE_PAGE_LABELS: Labels = {
         "submit_report": "접수하고 보호 조치 실행",
     },
     "en": {
-        "nav_cases": "Fraud cases",
         "page_title": "Fraud case queue",
         "queue_title": "Open cases",
         "queue_note": "Most urgent first, up to {limit}: overdue cases first (most overdue "
