@@ -3,6 +3,7 @@ and analysts' labels reach it at once."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -151,5 +152,11 @@ async def test_an_analysts_label_reaches_the_terminal_risk_at_once(
         f"/v1/risk/reviews/{fraud.decision_id}/label", json={"label": "fraud"}, headers=headers
     )
     assert labelled.status_code == 200, labelled.text
-    await services.relay.drain()
+    # The relay delivers the label event after the commit (on PostgreSQL the background
+    # relay may hold the batch when the test drains): wait for it, boundedly.
+    for _ in range(200):
+        await services.relay.drain()
+        if services.risk.store.features(probe)["terminal.risk_7d"] is not None:
+            break
+        await asyncio.sleep(0.05)
     assert services.risk.store.features(probe)["terminal.risk_7d"] == 1
