@@ -24,7 +24,7 @@ from haetae.catalog import Catalog, Locale
 from haetae.db.base import new_id
 from haetae.errors import HaetaeError
 from haetae.notify.templates import format_seoul_time
-from haetae.risk.decisions.service import Decisions, record_decision
+from haetae.risk.decisions.service import Decisions, label_value, record_decision
 from haetae.risk.decisions.writer import GroupCommitWriter
 from haetae.risk.engine import Decision, PaymentRiskInput, RiskDecision
 from haetae.risk.events import Device, RiskEvent
@@ -217,9 +217,8 @@ class RiskService:
             return
         if record.label is None:
             return
-        row = event_row(record.event)
-        row["occurred_at"] = record.occurred_at
-        self.store.record_label(row, 1 if record.label == "fraud" else 0)
+        row = event_row(record.event, record.occurred_at)
+        self.store.record_label(row, label_value(record.label))
 
     # --- the payments port ----------------------------------------------------------------
 

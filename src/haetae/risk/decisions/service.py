@@ -21,6 +21,11 @@ from haetae.risk.events import conform, empty_events
 Label = Literal["fraud", "genuine"]
 
 
+def label_value(label: str | None) -> int:
+    """An analyst's label as the event schema's ``label``: 1 fraud, 0 otherwise."""
+    return 1 if label == "fraud" else 0
+
+
 def jsonable(row: dict[str, Any]) -> dict[str, Any]:
     """An event row or feature values for a JSON column: datetimes as ISO text."""
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
@@ -173,7 +178,7 @@ class Decisions:
             {
                 **record.event,
                 "occurred_at": record.occurred_at,
-                "label": 1 if record.label == "fraud" else 0,
+                "label": label_value(record.label),
                 "scenario": "analyst_label" if record.label else None,
             }
             for record in records

@@ -22,6 +22,7 @@ from sqlalchemy import select, tuple_
 
 from haetae.db.engine import Database
 from haetae.risk.decisions.models import DecisionRecord
+from haetae.risk.decisions.service import label_value
 from haetae.risk.features.online import FeatureStore
 
 CHUNK = 5_000
@@ -34,13 +35,10 @@ class Replayed:
     seconds: float
 
 
-def event_row(stored: dict[str, Any]) -> dict[str, Any]:
-    """A decision's stored event as the feature store's row (times back to datetimes)."""
-    row = dict(stored)
-    occurred = row.get("occurred_at")
-    if isinstance(occurred, str):
-        row["occurred_at"] = datetime.fromisoformat(occurred)
-    return row
+def event_row(stored: dict[str, Any], occurred_at: datetime) -> dict[str, Any]:
+    """A decision's stored event (JSON, times as text) as the feature store's row, with the
+    decision's ``occurred_at`` column as its time."""
+    return {**stored, "occurred_at": occurred_at}
 
 
 async def replay_decisions(db: Database, store: FeatureStore, *, since: datetime) -> Replayed:
@@ -62,11 +60,10 @@ async def replay_decisions(db: Database, store: FeatureStore, *, since: datetime
         async with db.sessions() as session:
             page = (await session.execute(query)).all()
         for occurred_at, _, stored, label in page:
-            row = event_row(stored)
-            row["occurred_at"] = occurred_at
+            row = event_row(stored, occurred_at)
             store.update(row)
             if label is not None:
-                store.record_label(row, 1 if label == "fraud" else 0)
+                store.record_label(row, label_value(label))
                 labels += 1
         events += len(page)
         if len(page) < CHUNK:

@@ -204,9 +204,9 @@ class RuleBook:
             current = self._rules
             if current.stamp < 0 or stamp != current.stamp + touches:
                 return await self.reload()
-            lists = {name: frozenset(values) for name, values in current.lists.items()}
+            lists = dict(current.lists)
             for name, values in additions.items():
-                lists[name] = lists.get(name, frozenset()).union(values)
+                lists[name] = frozenset(lists.get(name, ())).union(values)
             self._rules = RuleSet(current.rules, lists, stamp)
             return self._rules
 
