@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from haetae.certificates.models import Certificate, CertificateReminder
-from haetae.certificates.schedule import SEOUL
 from haetae.cli import app
 from haetae.db.base import utcnow
 from haetae.services import Services
+from haetae.timezones import SEOUL
 from tests.unit.test_certificates import make_pem
 
 

@@ -13,13 +13,14 @@ from sqlalchemy import func, select
 
 from haetae.app import create_app
 from haetae.certificates.models import Certificate
-from haetae.certificates.schedule import SEOUL, CertificateKind
+from haetae.certificates.schedule import CertificateKind
 from haetae.certificates.service import NewCertificate
 from haetae.console.access import COOKIE
 from haetae.console.certificate_stats import recent_notices, weekly_expiries
 from haetae.console.charts import weekly_expiry_svg
 from haetae.demo import DEMO_WEEKLY_EXPIRIES, seed_demo_certificates
 from haetae.services import Services
+from haetae.timezones import SEOUL
 from tests.conftest import Clock
 from tests.helpers import service_key
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import select
@@ -45,10 +44,10 @@ from haetae.notify.notices import send_notice
 from haetae.notify.templates import NoticeTemplates
 from haetae.risk.rules import repository as lists
 from haetae.risk.rules.service import RuleBook
+from haetae.timezones import SEOUL
 
 log = structlog.get_logger(__name__)
 
-SEOUL = ZoneInfo("Asia/Seoul")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # Shares a case with affiliates inside the case's transaction (haetae.consortium).
 Share = Callable[[AsyncSession, dict[str, Any]], Awaitable[object]]

@@ -12,15 +12,14 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from haetae.cases.process import KINDS
 from haetae.cases.schemas import ACCOUNT, FraudReportIn
 from haetae.logging import scrub_pans
+from haetae.timezones import SEOUL
 
-SEOUL = ZoneInfo("Asia/Seoul")
 AMOUNT_MAX = 10**13  # as FraudReportIn
 SUSPECT_MAX = 50
 # A clock a little ahead on the reporter's phone is not an error.

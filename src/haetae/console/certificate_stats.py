@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haetae.certificates.models import Certificate
-from haetae.certificates.schedule import SEOUL, seoul_date
+from haetae.certificates.schedule import seoul_date
 from haetae.notify.models import Delivery, Notification
+from haetae.timezones import SEOUL
 
 WEEKS = 12
 NOTICE_KINDS: tuple[str, ...] = (

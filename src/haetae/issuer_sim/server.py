@@ -21,7 +21,6 @@ from haetae.issuer_sim.cards import CARDS_BY_NUMBER, Behaviour, TestCard
 from haetae.payments.connectors.iso8583_codec import (
     MTI_AUTH_REQUEST,
     MTI_REVERSAL_REQUEST,
-    SEOUL,
     CodecError,
     build_reply,
     decode_message,
@@ -30,6 +29,7 @@ from haetae.payments.connectors.iso8583_codec import (
     read_frame,
 )
 from haetae.security.card_crypto import mask_pan
+from haetae.timezones import SEOUL
 
 log = structlog.get_logger(__name__)
 

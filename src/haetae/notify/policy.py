@@ -12,14 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from haetae.notify.channels.base import ChannelName
+from haetae.timezones import SEOUL
 
 Category = Literal["security", "transactional", "marketing"]
 CATEGORIES: tuple[Category, ...] = ("security", "transactional", "marketing")
 CHANNELS: tuple[ChannelName, ...] = ("inbox", "push", "sms", "email")
-SEOUL = ZoneInfo("Asia/Seoul")
 QUIET_START, QUIET_END = time(21, 0), time(8, 0)
 
 

@@ -46,13 +46,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import jinja2
 
 from haetae.catalog import Locale, format_money
+from haetae.timezones import SEOUL
 
-SEOUL = ZoneInfo("Asia/Seoul")
 SMS_MAX_BYTES = 90
 LMS_MAX_BYTES = 2000
 ELLIPSIS = "…"  # 2 bytes in EUC-KR (0xA1A6)

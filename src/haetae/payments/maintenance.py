@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from haetae.config import MaintenanceWindow
-
-SEOUL = ZoneInfo("Asia/Seoul")
+from haetae.timezones import SEOUL
 
 
 def maintenance_ends_at(windows: list[MaintenanceWindow], now: datetime) -> datetime | None:

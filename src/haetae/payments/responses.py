@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from haetae.catalog import Catalog, Locale
 from haetae.payments.models import Payment, PaymentChallenge
 from haetae.payments.schemas import CardOut, ChallengeOut, PaymentOut, PaymentStatus
-
-SEOUL = ZoneInfo("Asia/Seoul")
+from haetae.timezones import SEOUL
 
 PUBLIC_STATUS: dict[str, PaymentStatus] = {
     "pending": "processing",

@@ -6,15 +6,14 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from stdnum import luhn
 from stdnum.kr import brn
 
 from haetae.errors import HaetaeError
+from haetae.timezones import SEOUL
 
 Brand = Literal["visa", "mastercard", "amex", "jcb", "unionpay", "domestic"]
-SEOUL = ZoneInfo("Asia/Seoul")
 
 _SEPARATORS = re.compile(r"[ \-]")
 _DIGITS = re.compile(r"[0-9]+")

@@ -8,11 +8,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from haetae.errors import HaetaeError
+from haetae.timezones import SEOUL
 
-SEOUL = ZoneInfo("Asia/Seoul")
 PeriodKind = Literal["year", "quarter", "month"]
 
 _PATTERN = re.compile(r"^(?P<year>\d{4})(?:-(?:[Qq](?P<quarter>[1-4])|(?P<month>\d{2})))?$")

@@ -20,8 +20,9 @@ from haetae.currencies import CURRENCIES
 from haetae.safety_report import texts
 from haetae.safety_report.charts import PALETTE, ChartFormat, Series, horizontal_bars, stacked_bars
 from haetae.safety_report.metrics import DETECTED, IN_PROGRESS, REACHED
-from haetae.safety_report.period import SEOUL, parse_period
+from haetae.safety_report.period import parse_period
 from haetae.safety_report.schemas import SafetyMetrics
+from haetae.timezones import SEOUL
 
 if TYPE_CHECKING:
     from haetae.config import Settings

@@ -14,15 +14,13 @@ import string
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import iso8583
 from iso8583.specs import default_ascii
 
 from haetae.currencies import CURRENCIES
 from haetae.payments.connectors.base import AuthorizationRequest, IssuerReply, ReversalRequest
-
-SEOUL = ZoneInfo("Asia/Seoul")
+from haetae.timezones import SEOUL
 
 # Our own copy: pyiso8583's spec dicts are module-level and shared with any other user.
 SPEC: dict[str, dict[str, Any]] = copy.deepcopy(default_ascii)
