@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from haetae.cases.schemas import FraudReportIn
 from haetae.certificates.models import Certificate
@@ -20,6 +20,7 @@ from haetae.merchants.service import get_or_create_merchant
 from haetae.risk.decisions.models import DecisionRecord
 from haetae.risk.events import Device, EventKind, Payee, RiskEvent
 from haetae.security.api_keys import ALL_SCOPES, create_api_key
+from haetae.security.models import ApiKey
 
 if TYPE_CHECKING:
     from haetae.risk.rules.service import RuleBook
@@ -68,28 +69,38 @@ class DemoKeys:
     admin_key: str
 
 
+DEMO_KEY_NAMES = (f"{DEMO_MERCHANT} demo", f"{DEMO_VAULT_MERCHANT} demo", "demo console")
+
+
 async def seed_demo(services: Services) -> DemoKeys:
     """Merchants and fresh keys, then the demo certificates, rules and review decisions
-    (once: a restart adds none)."""
+    (once: a restart adds none). The keys printed by an earlier start are revoked: only a
+    key's hash is stored, so they cannot be shown again, and an admin key nobody knows about
+    should not stay valid."""
     async with services.db.transaction() as session:
+        await session.execute(
+            update(ApiKey)
+            .where(ApiKey.name.in_(DEMO_KEY_NAMES), ApiKey.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
         shop = await get_or_create_merchant(session, DEMO_MERCHANT, card_policy="none")
         subs = await get_or_create_merchant(session, DEMO_VAULT_MERCHANT, card_policy="vault")
         merchant_key = await create_api_key(
             session,
             kind="merchant",
-            name=f"{DEMO_MERCHANT} demo",
+            name=DEMO_KEY_NAMES[0],
             scopes=["payments"],
             merchant_id=shop.id,
         )
         vault_key = await create_api_key(
             session,
             kind="merchant",
-            name=f"{DEMO_VAULT_MERCHANT} demo",
+            name=DEMO_KEY_NAMES[1],
             scopes=["payments"],
             merchant_id=subs.id,
         )
         admin_key = await create_api_key(
-            session, kind="service", name="demo console", scopes=list(ALL_SCOPES)
+            session, kind="service", name=DEMO_KEY_NAMES[2], scopes=list(ALL_SCOPES)
         )
     now = utcnow()
     await seed_demo_certificates(services.db, services.certificates, now)

@@ -463,6 +463,13 @@ async def test_demo_rules_and_reviews_are_seeded_once(services: Services, at_now
     assert keys.admin_key
     assert len(await services.decisions.queue("open")) == len(DEMO_REVIEW_TRANSFERS)
 
+    # A restart prints new keys and revokes those it printed before.
+    again = await seed_demo(services)
+    assert await services.api_keys.verify(keys.admin_key) is None
+    assert await services.api_keys.verify(keys.merchant_key) is None
+    admin = await services.api_keys.verify(again.admin_key)
+    assert admin is not None and admin.allows("admin")
+
 
 async def test_an_analysts_rules_are_never_replaced_by_the_demos(services: Services) -> None:
     await services.rules.save("mine", NEW_PAYEE_RULE, author="analyst")
