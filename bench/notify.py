@@ -30,9 +30,7 @@ import json
 import multiprocessing
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     PYTHON,
     Child,
+    PySpy,
     clean_env,
     command_line,
     cpu_seconds,
@@ -294,14 +293,6 @@ AREAS: tuple[tuple[str, str], ...] = (
 PY_SPY_RATE = 250  # samples per second
 
 
-def py_spy_argv() -> list[str]:
-    beside = Path(PYTHON).with_name("py-spy")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("py-spy")
-    return [found] if found else []
-
-
 def _areas(raw: str) -> dict[str, float]:
     """Share of samples by area, from py-spy's raw output ("frame;frame;... count")."""
     samples: Counter[str] = Counter()
@@ -371,50 +362,20 @@ async def _drain(
         await services.stop()
 
 
-@dataclass
-class _Spy:
-    proc: subprocess.Popen[bytes]
-    output: Path
-
-
-def _start_py_spy(result: DrainRun) -> _Spy | None:
-    argv = py_spy_argv()
-    if not argv:
-        result.problems_profile = "py-spy is not installed (`.venv/bin/pip install py-spy`)"
-        return None
+def _start_py_spy(result: DrainRun) -> PySpy | None:
     output = Path(tempfile.mkdtemp(prefix="py-spy-")) / "raw.txt"
-    proc = subprocess.Popen(
-        [
-            *argv,
-            "record",
-            "--pid",
-            str(os.getpid()),
-            "--rate",
-            str(PY_SPY_RATE),
-            "--format",
-            "raw",
-            "--nonblocking",  # do not stop this process to sample it
-            "--output",
-            str(output),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    return _Spy(proc, output)
+    spy = PySpy.start(os.getpid(), output, rate=PY_SPY_RATE)
+    if spy is None:
+        result.problems_profile = "py-spy is not installed (`.venv/bin/pip install py-spy`)"
+    return spy
 
 
-def _stop_py_spy(spy: _Spy, result: DrainRun) -> None:
-    spy.proc.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
-    try:
-        _, err = spy.proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        spy.proc.kill()
-        _, err = spy.proc.communicate()
-    if spy.output.exists():
-        result.profile = _areas(spy.output.read_text())
+def _stop_py_spy(spy: PySpy, result: DrainRun) -> None:
+    raw, why = spy.stop()
+    if raw:
+        result.profile = _areas(raw)
     else:
-        result.problems_profile = f"py-spy recorded nothing: {err.decode(errors='replace')[-300:]}"
+        result.problems_profile = f"py-spy recorded nothing: {why}"
     shutil.rmtree(spy.output.parent, ignore_errors=True)
 
 

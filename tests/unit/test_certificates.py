@@ -17,11 +17,12 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
 from haetae.bus.models import OutboxEvent
-from haetae.certificates.models import CertificateReminder
-from haetae.certificates.reminders import ReminderWorker
-from haetae.certificates.schedule import SEOUL
+from haetae.certificates.models import Certificate, CertificateReminder
+from haetae.certificates.reminders import ReminderWorker, plan_missing
+from haetae.certificates.schedule import plan
 from haetae.notify.models import Notification
 from haetae.services import Services, build_services
+from haetae.timezones import SEOUL
 from tests.conftest import Clock
 from tests.helpers import auth, service_key
 from tests.receivers import Receivers, mail_text
@@ -448,3 +449,52 @@ async def test_a_revoked_certificate_gets_no_reminders_and_cannot_be_renewed(
         headers=auth(key),
     )
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "certificate_revoked"
+
+
+async def test_bulk_loaded_certificates_get_their_reminders_planned_once(
+    engine: Engine, clock: Clock
+) -> None:
+    """``plan_missing`` (after a bulk load) plans what registration would have, and a second
+    run finds nothing left to plan: the stored expiry is matched exactly."""
+    services, _, _ = engine
+    clock.fixed = START
+    expiries = {
+        "crt-bulk-far": START + timedelta(days=200, minutes=7, microseconds=123_456),
+        "crt-bulk-near": START + timedelta(days=5, hours=3),  # D-7 already due
+        "crt-bulk-early": _seoul(START + timedelta(days=40), 8),  # before 09:00 on its day
+        "crt-bulk-gone": START - timedelta(days=1),  # expired: nothing to plan
+    }
+    async with services.db.transaction() as session:
+        for certificate_id, not_after in expiries.items():
+            session.add(
+                Certificate(
+                    id=certificate_id,
+                    customer_id="c-bulk",
+                    kind="joint",
+                    source="metadata",
+                    device_id="phone-1",
+                    issued_at=not_after - timedelta(days=365),
+                    not_after=not_after,
+                )
+            )
+    settings = services.certificates.settings
+    planned = await plan_missing(services.db, settings, START)
+    async with services.db.sessions() as session:
+        rows = (
+            await session.execute(
+                select(
+                    CertificateReminder.certificate_id,
+                    CertificateReminder.not_after,
+                    CertificateReminder.days_before,
+                    CertificateReminder.due_at,
+                )
+            )
+        ).all()
+    expected = {
+        (certificate_id, not_after, reminder.days_before, reminder.due_at)
+        for certificate_id, not_after in expiries.items()
+        for reminder in plan(not_after, START, settings.reminder_days, settings.reminder_hour)
+    }
+    assert planned == len(expected) == 4 + 3 + 4  # far: all four; near: D-7, D-1, D-0
+    assert {tuple(row) for row in rows} == expected
+    assert await plan_missing(services.db, settings, START) == 0

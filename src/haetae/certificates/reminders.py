@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Table, exists, func, select, update
+from sqlalchemy import String, Table, exists, func, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +28,7 @@ from haetae.catalog import Locale
 from haetae.certificates import schedule
 from haetae.certificates.models import Certificate, CertificateReminder
 from haetae.certificates.settings import CertificateSettings
+from haetae.db.base import UtcDateTime
 from haetae.db.engine import Database
 from haetae.notify.notices import send_notice
 from haetae.notify.templates import NoticeTemplates
@@ -44,22 +45,6 @@ def _insert_ignoring_duplicates(session: AsyncSession) -> Any:
     return sqlite.insert(_REMINDERS).on_conflict_do_nothing()
 
 
-def reminder_rows(
-    settings: CertificateSettings, certificates: Sequence[tuple[str, datetime]], now: datetime
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "certificate_id": certificate_id,
-            "not_after": not_after,
-            "days_before": planned.days_before,
-            "due_at": planned.due_at,
-            "status": "pending",
-        }
-        for certificate_id, not_after in certificates
-        for planned in schedule.plan(not_after, now, settings.reminder_days, settings.reminder_hour)
-    ]
-
-
 async def plan_for(
     session: AsyncSession,
     settings: CertificateSettings,
@@ -67,14 +52,7 @@ async def plan_for(
     now: datetime,
 ) -> int:
     """Plan the reminders of ``(certificate id, expiry)`` pairs; returns rows planned."""
-    rows = reminder_rows(settings, certificates, now)
-    if not rows:
-        return 0
-    if session.bind is not None and session.bind.dialect.name == "sqlite":
-        await _insert_sqlite(session, rows)
-    else:
-        await session.execute(_insert_ignoring_duplicates(session), rows)
-    return len(rows)
+    return await _plan(session, settings, [(c, expiry, expiry) for c, expiry in certificates], now)
 
 
 _SQLITE_INSERT = (
@@ -83,33 +61,55 @@ _SQLITE_INSERT = (
 )
 
 
-async def _insert_sqlite(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """The same rows, written with the driver's executemany.
+async def _plan(
+    session: AsyncSession,
+    settings: CertificateSettings,
+    certificates: Sequence[tuple[str, datetime, Any]],
+    now: datetime,
+) -> int:
+    """Plan ``(certificate id, expiry, expiry as the driver takes it)`` triples.
 
-    Planning a million certificates is four million rows, and SQLAlchemy's per-value
-    conversion of the two datetimes was over half the time. Each distinct datetime is
-    converted once here, with the column type's own bind processor, so the stored text is
-    exactly what the ORM writes.
+    On SQLite the rows go through the driver's executemany: planning a million
+    certificates is four million rows, and SQLAlchemy's per-value conversion of the two
+    datetimes was over half the time. The expiry comes as the text already stored in
+    ``certificates`` when the caller read it so (``plan_missing``); each distinct due time is
+    converted once, with the column type's own bind processor, so the stored text is exactly
+    what the ORM writes.
     """
+    days, hour = settings.reminder_days, settings.reminder_hour
+    due_times = schedule.due_times
+    if session.bind is None or session.bind.dialect.name != "sqlite":
+        rows = [
+            {
+                "certificate_id": certificate_id,
+                "not_after": not_after,
+                "days_before": days_before,
+                "due_at": due_at,
+                "status": "pending",
+            }
+            for certificate_id, not_after, _ in certificates
+            for due_at, days_before in due_times(not_after, now, days, hour)
+        ]
+        if rows:
+            await session.execute(_insert_ignoring_duplicates(session), rows)
+        return len(rows)
     connection = await session.connection()
     dialect = connection.dialect
     to_db = _REMINDERS.c.due_at.type.dialect_impl(dialect).bind_processor(dialect)
     assert to_db is not None
-    stored: dict[datetime, Any] = {}
-
-    def text(value: datetime) -> Any:
-        found = stored.get(value)
-        if found is None:
-            found = stored[value] = to_db(value)
-        return found
-
-    await connection.exec_driver_sql(
-        _SQLITE_INSERT,
-        [
-            (r["certificate_id"], text(r["not_after"]), r["days_before"], text(r["due_at"]))
-            for r in rows
-        ],
-    )
+    texts: dict[datetime, Any] = {}
+    values: list[tuple[str, Any, int, Any]] = []
+    for certificate_id, not_after, stored in certificates:
+        if isinstance(stored, datetime):
+            stored = to_db(stored)
+        for due_at, days_before in due_times(not_after, now, days, hour):
+            text = texts.get(due_at)
+            if text is None:
+                text = texts[due_at] = to_db(due_at)
+            values.append((certificate_id, stored, days_before, text))
+    if values:
+        await connection.exec_driver_sql(_SQLITE_INSERT, values)
+    return len(values)
 
 
 async def skip_pending(
@@ -141,13 +141,17 @@ async def plan_missing(
     planned_already = exists().where(
         reminders.certificate_id == certificates.id, reminders.not_after == certificates.not_after
     )
+    # On SQLite the expiry is read as the text it is stored as (type_coerce skips the
+    # dialect's slow datetime parsing) and written back as it was read.
+    stored = type_coerce(certificates.not_after, String) if db.is_sqlite else certificates.not_after
+    parse, dialect = UtcDateTime().process_result_value, db.engine.dialect
     last_id = ""
     total = 0
     while True:
         async with db.transaction() as session:
             page = (
                 await session.execute(
-                    select(certificates.id, certificates.not_after)
+                    select(certificates.id, stored)
                     .where(
                         certificates.id > last_id,
                         certificates.status == "active",
@@ -160,8 +164,9 @@ async def plan_missing(
             ).all()
             if not page:
                 return total
-            total += await plan_for(session, settings, [(r.id, r.not_after) for r in page], now)
-        last_id = page[-1].id
+            expiries = [(c, cast(datetime, parse(value, dialect)), value) for c, value in page]
+            total += await _plan(session, settings, expiries, now)
+        last_id = page[-1][0]
         if on_progress is not None:
             on_progress(len(page))
 

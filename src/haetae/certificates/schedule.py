@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Literal
-from zoneinfo import ZoneInfo
+
+from haetae.timezones import SEOUL
 
 CertificateKind = Literal["joint", "financial"]
 KINDS: tuple[CertificateKind, ...] = ("joint", "financial")
 # 공동인증서 is valid for one year, 금융인증서 for three (KFTC / yessign terms).
 VALIDITY_YEARS: dict[CertificateKind, int] = {"joint": 1, "financial": 3}
 RENEWAL_WINDOW = timedelta(days=30)  # renewal opens a month before expiry
-SEOUL = ZoneInfo("Asia/Seoul")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +59,6 @@ def due_at(not_after: datetime, days_before: int, hour: int = 9) -> datetime:
 
 @lru_cache(maxsize=16_384)
 def _due_on(expiry_day: date, days_before: int, hour: int) -> datetime:
-    # Cached: a million certificates share a thousand or so expiry dates, and this is most
-    # of the cost of planning them (bench/notify.py, "plan").
     day = expiry_day - timedelta(days=days_before)
     return datetime.combine(day, time(hour), SEOUL).astimezone(UTC)
 
@@ -74,19 +72,32 @@ def plan(
     certificate registered with six days left gets its D-7 reminder at once, not D-30 too.
     Nothing for an expired certificate.
     """
+    return [PlannedReminder(d, when) for when, d in due_times(not_after, now, tuple(days), hour)]
+
+
+def due_times(
+    not_after: datetime, now: datetime, days: tuple[int, ...], hour: int = 9
+) -> list[tuple[datetime, int]]:
+    """:func:`plan` as ``(due_at, days_before)`` pairs in due order: what planning a
+    million certificates calls (bench/notify.py, "plan"), without an object per reminder."""
     if not_after <= now:
         return []
-    expiry_day = seoul_date(not_after)
-    planned = []
-    for days_before in set(days):
-        when = _due_on(expiry_day, days_before, hour)
-        if when >= not_after:
-            when = not_after - timedelta(hours=1)
-        planned.append(PlannedReminder(days_before, when))
-    planned.sort(key=lambda r: r.due_at)
-    already_due = [r for r in planned if r.due_at <= now]
-    upcoming = [r for r in planned if r.due_at > now]
-    return already_due[-1:] + upcoming
+    planned = _day_plan(seoul_date(not_after), days, hour)
+    if planned[-1][0] >= not_after:  # the latest would fall at or after the expiry itself
+        last = not_after - timedelta(hours=1)
+        planned = tuple(sorted((last if when >= not_after else when, d) for when, d in planned))
+    first_upcoming = 0
+    while first_upcoming < len(planned) and planned[first_upcoming][0] <= now:
+        first_upcoming += 1
+    return list(planned[max(first_upcoming - 1, 0) :])
+
+
+@lru_cache(maxsize=16_384)
+def _day_plan(
+    expiry_day: date, days: tuple[int, ...], hour: int
+) -> tuple[tuple[datetime, int], ...]:
+    # Cached per expiry date: a million certificates share a thousand or so of them.
+    return tuple(sorted((_due_on(expiry_day, d, hour), d) for d in set(days)))
 
 
 def renewal_window_open(now: datetime, not_after: datetime) -> bool:
