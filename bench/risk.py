@@ -48,7 +48,7 @@ from typing import Any
 
 import aiohttp
 import polars as pl
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -84,7 +84,7 @@ from haetae.risk.events import RiskEvent
 from haetae.risk.model.metrics import Metrics
 from haetae.risk.rules.names import event_values
 from haetae.risk.rules.ruleset import RuleSet
-from haetae.services import Services, build_services
+from haetae.services import Services, build_services, settle_heap
 from haetae.simulate.run import Profile, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -572,7 +572,6 @@ class Timed:
     gc_runs: Counter[int] = field(default_factory=Counter)  # by generation
     gc_seconds: float = 0.0
     in_order_us: list[float] = field(default_factory=list)  # latencies as they came
-    wal_bytes: int = 0  # what the WAL file grew by (checkpoints off only)
 
     @property
     def per_second(self) -> float:
@@ -613,10 +612,9 @@ class Speed:
     evaluated: int = 0  # evaluate() calls that returned
     decisions: Counter[str] = field(default_factory=Counter)
     profiles: list[Profiled] = field(default_factory=list)
-    no_checkpoints: Timed | None = None  # diagnostic: automatic WAL checkpoints off
-    page_size: int = 4096
     heap_objects: int = 0  # objects the garbage collector tracks, after the history
     full_gc_ms: float = 0.0  # one full collection of that heap
+    full_gc_frozen_ms: float = 0.0  # the same once it is frozen (``settle_heap``)
 
 
 class GcWatch:
@@ -744,16 +742,6 @@ async def _timed(
         gc_runs=watch.runs,
         gc_seconds=watch.seconds,
     )
-
-
-def _size(path: Path) -> int:
-    return path.stat().st_size if path.exists() else 0
-
-
-async def _sql(services: Services, statement: str) -> Any:
-    """One statement on the engine's (single) SQLite connection; PRAGMAs stay set on it."""
-    async with services.db.sessions() as session:
-        return (await session.execute(text(statement))).scalar()
 
 
 async def _profiled(
@@ -925,6 +913,13 @@ async def _speed(args: argparse.Namespace, model: DemoModel, stream: pl.DataFram
         t0 = time.process_time()
         gc.collect()
         result.full_gc_ms = (time.process_time() - t0) * 1000
+        # What `Services.start` does once the store is warm: the heap out of the collector's
+        # generations, and WAL checkpoints in a thread (pinned to this core like the rest).
+        settle_heap()
+        t0 = time.process_time()
+        gc.collect()
+        result.full_gc_frozen_ms = (time.process_time() - t0) * 1000
+        await services.db.start_checkpointer()
         print(f"  history: {result.history:,} events in {result.history_seconds:.0f} s", flush=True)
 
         # Warm-up through evaluate: compiled SQL, the ORM's caches, LightGBM's fast path.
@@ -965,22 +960,6 @@ async def _speed(args: argparse.Namespace, model: DemoModel, stream: pl.DataFram
                 )
                 result.profiles.append(profiled)
                 evaluated += len(batch)
-            # Last, as it leaves a long WAL behind: one at a time with SQLite's automatic
-            # checkpoint off, to see what the checkpoints add to the latency tail, and how
-            # much each commit writes (the WAL then only grows).
-            print("  one at a time, automatic WAL checkpoints off ...", flush=True)
-            result.page_size = int(await _sql(services, "PRAGMA page_size"))
-            await _sql(services, "PRAGMA wal_checkpoint(TRUNCATE)")
-            await _sql(services, "PRAGMA wal_autocheckpoint=0")
-            wal = Path(f"{services.db.engine.url.database}-wal")
-            before = _size(wal)
-            batch = cursor.events(max(args.profile_events // 4, 1))
-            gc.collect()
-            timed = await _timed(services, batch, 1, cpu, commits, Counter())
-            timed.wal_bytes = _size(wal) - before
-            result.no_checkpoints = timed
-            await _sql(services, "PRAGMA wal_autocheckpoint=1000")
-            evaluated += len(batch)
         result.evaluated = evaluated
         async with services.db.sessions() as session:
             stored = await session.scalar(select(func.count()).select_from(DecisionRecord))
@@ -1061,8 +1040,7 @@ def _profiles_table(profiles: Sequence[Profiled], intro: str) -> list[str]:
 
 
 def _tail_lines(s: Speed) -> list[str]:
-    """Where the one-at-a-time latency tail comes from: periodic spikes, and the same with
-    SQLite's automatic checkpoint off."""
+    """The one-at-a-time latency tail: how often an event took over 3× the median."""
     count, gap, spike = s.sequential.spikes()
     lines = [
         "",
@@ -1070,21 +1048,6 @@ def _tail_lines(s: Speed) -> list[str]:
         f"over 3× the median, one every {gap:,.0f} events or so (median gap), "
         f"{spike / 1000:,.1f} ms each (median).",
     ]
-    off = s.no_checkpoints
-    if off is None or not off.commits:
-        return lines
-    pages = off.wal_bytes / (s.page_size + 24) / off.commits  # a WAL frame: page + header
-    off_count, _, _ = off.spikes()
-    lines[-1] += (
-        f" That is SQLite's automatic WAL checkpoint: each commit of one decision adds "
-        f"{off.wal_bytes / off.commits / 1024:,.0f} KB to the WAL (**{pages:,.1f} pages** of "
-        f"{s.page_size:,} bytes: the decision row with its features and the event as JSON, "
-        "its indexes, the outbox row), so the checkpoint (every 1,000 pages by default) "
-        f"comes every ~{1000 / pages:,.0f} commits and runs inside the commit that crosses "
-        f"it. With automatic checkpoints off (the diagnostic row, {off.events:,} more "
-        f"events): p99 **{off.p(99):,.0f} µs** instead of {s.sequential.p(99):,.0f}, and "
-        f"{off_count:,} events over 3× the median."
-    )
     return lines
 
 
@@ -1132,8 +1095,8 @@ def _render_speed(args: argparse.Namespace, model: DemoModel, s: Speed) -> Part:
         f"the samples). One at a time, every event is its own transaction "
         f"({seq.events / max(seq.commits, 1):.1f} events per commit) and CPU per event is "
         f"{seq.cpu_us:,.0f} µs: about {seq.cpu_us - step['compute']:,.0f} µs of it is one "
-        "transaction for one decision; its tail is SQLite's automatic WAL checkpoint and "
-        "the garbage collector (below). Even the compute alone "
+        "transaction for one decision (WAL checkpoints run in a thread of their own, "
+        "`haetae.db.checkpointer`; garbage collection below). Even the compute alone "
         f"({1e6 / step['compute']:,.0f} events/s) is short of "
         f"{TARGET_EVENTS_PER_S:,.0f}/s: the feature store by itself costs "
         f"{step['features'] + step['update']:.0f} µs an event.",
@@ -1172,8 +1135,6 @@ def _render_speed(args: argparse.Namespace, model: DemoModel, s: Speed) -> Part:
     rows = [("one at a time (awaiting each)", seq)] + [
         (f"{n} concurrent tasks", t) for n, t in s.streams.items()
     ]
-    if s.no_checkpoints is not None:
-        rows.append(("diagnostic: one at a time, automatic WAL checkpoints off", s.no_checkpoints))
     for label, t in rows:
         lines.append(
             f"| {label} | {t.events:,} | **{t.per_second:,.0f}** | {t.p(50):,.0f} | "
@@ -1187,7 +1148,9 @@ def _render_speed(args: argparse.Namespace, model: DemoModel, s: Speed) -> Part:
         f"Garbage collection (`gc.callbacks`): after the history the collector tracks "
         f"{s.heap_objects:,} objects (the feature store's windows among them), and one full "
         f"collection of them takes **{s.full_gc_ms:,.0f} ms** of CPU, which the events it "
-        "lands in wait for; the young generations are collected every few hundred "
+        "would land in would wait for. Once start-up is done the heap is frozen "
+        f"(`haetae.services.settle_heap`): a full collection then takes "
+        f"{s.full_gc_frozen_ms:,.0f} ms. The young generations are collected every few hundred "
         "allocations. " + "; ".join(_gc_line(label, t) for label, t in rows) + ".",
     ]
     check = (

@@ -324,7 +324,7 @@ def serve(
     from haetae.app import create_app
     from haetae.db.migrate import upgrade
     from haetae.logging import configure_logging
-    from haetae.services import build_services, settle_heap
+    from haetae.services import build_services
 
     settings = _settings()
     if demo:
@@ -333,8 +333,7 @@ def serve(
     upgrade(settings.effective_database_url)
     if demo:
         _ensure_demo_model(settings)
-    services = build_services(settings)
-    settle_heap()
+    services = build_services(settings)  # Services.start settles the heap
 
     async def _run() -> None:
         simulator = None

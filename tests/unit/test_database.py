@@ -1,14 +1,20 @@
-"""SQLite specifics of the embedded default: who takes the file's write lock."""
+"""SQLite specifics of the embedded default: who takes the file's write lock, and who
+checkpoints its WAL."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
 
-from haetae.db.engine import Database
+from haetae.db.buffered import RowBuffer
+from haetae.db.checkpointer import BACKSTOP_PAGES
+from haetae.db.engine import DEFAULT_AUTOCHECKPOINT_PAGES, Database
 from haetae.db.migrate import upgrade
+from haetae.risk.decisions.service import record_decision
 
 
 def _other_process_can_write(path: str) -> bool:
@@ -36,3 +42,108 @@ async def test_reads_leave_the_write_lock_to_others_and_writes_take_it(tmp_path:
             assert not _other_process_can_write(path)
     finally:
         await db.dispose()
+
+
+def _rows_in_main_file(path: str, copy: Path) -> int:
+    """Rows the database file itself holds, without its WAL: what checkpoints have copied."""
+    copy.write_bytes(Path(path).read_bytes())
+    other = sqlite3.connect(copy)
+    try:
+        return int(other.execute("SELECT count(*) FROM blobs").fetchone()[0])
+    except sqlite3.DatabaseError:  # copied mid-checkpoint: try again
+        return 0
+    finally:
+        other.close()
+
+
+async def _autocheckpoint(db: Database) -> int:
+    async with db.sessions() as session:
+        return int((await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one())
+
+
+async def test_wal_checkpoints_run_in_a_thread_not_in_a_commit(tmp_path: Path) -> None:
+    path = str(tmp_path / "wal.db")
+    db = Database(f"sqlite:///{path}")
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("CREATE TABLE blobs (data BLOB)"))
+        assert await _autocheckpoint(db) == DEFAULT_AUTOCHECKPOINT_PAGES
+        await db.start_checkpointer()
+        # The commits themselves now checkpoint only far past what this test writes.
+        assert await _autocheckpoint(db) == BACKSTOP_PAGES
+        for _ in range(300):  # ~1,500 pages, a tenth of the backstop
+            async with db.transaction() as session:
+                await session.execute(
+                    text("INSERT INTO blobs VALUES (:data)"), {"data": b"x" * 20_000}
+                )
+        # Yet the database file receives the rows: the thread copies them there.
+        deadline = asyncio.get_running_loop().time() + 30
+        copied = 0
+        while copied < 300 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+            copied = _rows_in_main_file(path, tmp_path / "copy.db")
+        assert copied == 300
+        await db.stop_checkpointer()
+        assert await _autocheckpoint(db) == DEFAULT_AUTOCHECKPOINT_PAGES
+    finally:
+        await db.dispose()
+
+
+async def test_rows_written_through_the_driver_are_stored_as_sqlalchemy_stores_them(
+    tmp_path: Path,
+) -> None:
+    """``Database.write_buffered`` on SQLite bypasses SQLAlchemy's execution (``sqlite_rows``):
+    the same rows through a Core INSERT must leave the same bytes, defaults included."""
+    path = str(tmp_path / "rows.db")
+    upgrade(f"sqlite:///{path}")
+    db = Database(f"sqlite:///{path}")
+    moment = datetime(2026, 12, 7, 5, 0, 1, 234_567, tzinfo=UTC)
+
+    def decision(rows: RowBuffer, decision_id: str) -> None:
+        record_decision(
+            rows,
+            event_row={
+                "kind": "transfer",
+                "customer_id": "c-1",
+                "occurred_at": moment,
+                "amount": 1_500_000,
+                "event_id": "evt-1",
+                "payee_account": "110-123-456789",
+            },
+            decision="review",
+            score=71,
+            reasons=[{"code": "new_payee", "ko": "새 수취인", "en": "new payee"}],
+            rule_hits=[{"name": "r", "version": 2, "decision": "review"}],
+            model_version="v1",
+            features={"payee.is_new": True, "amount_ratio": 3.25, "hours_since": None},
+            now=moment,
+            decision_id=decision_id,
+        )
+
+    try:
+        through_driver, through_core = RowBuffer(), RowBuffer()
+        decision(through_driver, "rsk-a")
+        decision(through_core, "rsk-b")
+        await db.write_buffered(through_driver)
+        async with db.core_transaction() as connection:
+            await through_core.write(connection)
+    finally:
+        await db.dispose()
+
+    stored = sqlite3.connect(path)
+    try:
+        a, b = (
+            stored.execute("SELECT * FROM risk_decisions WHERE id = ?", (i,)).fetchone()
+            for i in ("rsk-a", "rsk-b")
+        )
+        events = stored.execute(
+            "SELECT topic, published_at, attempts, next_attempt_at, dead_at, payload"
+            " FROM outbox_events ORDER BY seq"
+        ).fetchall()
+    finally:
+        stored.close()
+    assert a[0] != b[0] and a[1:] == b[1:]  # only the ids differ
+    assert len(events) == 2
+    first, second = events
+    assert first[:5] == second[:5] == ("risk.decided", None, 0, None, None)  # defaults too
+    assert first[5].replace("rsk-a", "rsk-b") == second[5]

@@ -10,9 +10,11 @@ from sqlalchemy import func, select
 from haetae.bus import Event, InProcessBus, OutboxRelay, add_event, consume_once
 from haetae.bus.models import ConsumedEvent, OutboxEvent
 from haetae.db.base import utcnow
+from haetae.db.buffered import RowBuffer
 from haetae.db.engine import Database
 from haetae.notify.models import InboxItem
 from haetae.notify.service import post_to_inbox
+from haetae.risk.decisions.writer import GroupCommitWriter
 
 
 async def test_rolled_back_work_publishes_nothing(database_url: str) -> None:
@@ -127,4 +129,52 @@ async def test_an_event_no_consumer_can_take_is_dead_lettered(database_url: str)
             row = (await session.scalars(select(OutboxEvent).where(OutboxEvent.id == poison))).one()
         assert row.dead_at is not None and row.published_at is None and row.attempts == 3
     finally:
+        await db.dispose()
+
+
+async def test_the_group_commit_writes_its_rows_in_one_transaction_and_wakes_the_relay(
+    database_url: str,
+) -> None:
+    """The fraud engine's writer: buffered rows on a Core connection, no ORM session. Every
+    caller returns once its rows are committed, the relay hears of the events at once, and
+    a write that fails takes only its own transaction down."""
+    import asyncio
+
+    db = Database(database_url)
+    bus = InProcessBus()
+    relay = OutboxRelay(db, bus, poll_seconds=60)  # only a wake-up can deliver in time
+    db.on_events_committed(relay.wake)
+    delivered: list[int] = []
+    all_in = asyncio.Event()
+
+    async def handler(event: Event) -> None:
+        delivered.append(int(event.payload["n"]))
+        if len(delivered) == 20:
+            all_in.set()
+
+    bus.subscribe("writer.*", "t", handler)
+    writer = GroupCommitWriter(db)
+    relay.start()
+    try:
+        await asyncio.gather(
+            *(
+                writer.write(lambda rows, n=n: add_event(rows, "writer.wrote", {"n": n}))
+                for n in range(20)
+            )
+        )
+        await asyncio.wait_for(all_in.wait(), timeout=5)
+        assert sorted(delivered) == list(range(20))
+
+        def broken(rows: RowBuffer) -> None:
+            add_event(rows, "writer.wrote", {"n": 99})
+            raise ValueError("a bug in one write")
+
+        results = await asyncio.gather(writer.write(broken), return_exceptions=True)
+        assert isinstance(results[0], ValueError)
+        await writer.write(lambda rows: add_event(rows, "writer.wrote", {"n": 20}))
+        async with db.sessions() as session:
+            stored = (await session.scalars(select(OutboxEvent.payload))).all()
+        assert sorted(p["n"] for p in stored) == list(range(21))  # nothing of the failed one
+    finally:
+        await relay.stop()
         await db.dispose()

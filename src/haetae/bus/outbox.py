@@ -17,7 +17,7 @@ from haetae.background import BackgroundTask
 from haetae.bus.base import Bus, Event
 from haetae.bus.models import ConsumedEvent, OutboxEvent
 from haetae.db.base import new_id, utcnow
-from haetae.db.buffered import buffer_row
+from haetae.db.buffered import RowBuffer, buffer_row
 from haetae.db.engine import Database
 
 log = structlog.get_logger(__name__)
@@ -26,7 +26,7 @@ log = structlog.get_logger(__name__)
 _OUTBOX = cast(Table, OutboxEvent.__table__)
 
 
-def add_event(session: AsyncSession, topic: str, payload: dict[str, Any]) -> str:
+def add_event(session: AsyncSession | RowBuffer, topic: str, payload: dict[str, Any]) -> str:
     """Queue an event in the caller's transaction; it is published only if that commits.
     The row is written with the transaction's other buffered rows (``db.buffered``)."""
     event_id = new_id("evt")

@@ -4,6 +4,10 @@ For rows nothing reads back inside their own transaction (outbox events, stored 
 a transaction with many of them pays for one executemany per table instead of one ORM flush
 each, which matters most to the fraud engine's group commit (hundreds of decisions a
 transaction; the ORM's unit of work was about half of the CPU per decision).
+
+A writer that needs no ORM session at all buffers into a :class:`RowBuffer` instead and
+writes it on a Core connection (``Database.core_transaction``): the fraud engine's group
+commit, where the session's own bookkeeping was most of a one-decision transaction.
 """
 
 from __future__ import annotations
@@ -11,13 +15,30 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Table, event, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 _KEY = "buffered_rows"
 
 
-def buffer_row(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
+class RowBuffer:
+    """Buffered rows for a Core transaction; like a session, it keeps them in ``info``."""
+
+    def __init__(self) -> None:
+        self.info: dict[str, Any] = {}
+
+    def take(self) -> dict[Table, list[dict[str, Any]]]:
+        """The rows buffered so far, per table (and forget them)."""
+        taken: dict[Table, list[dict[str, Any]]] = self.info.pop(_KEY, {})
+        return taken
+
+    async def write(self, connection: AsyncConnection) -> None:
+        """One INSERT per table, in ``connection``'s transaction."""
+        for table, rows in self.take().items():
+            await connection.execute(insert(table), rows)
+
+
+def buffer_row(session: AsyncSession | RowBuffer, table: Table, row: dict[str, Any]) -> None:
     """Insert ``row`` into ``table`` when the session commits (dropped if it rolls back).
     Every row of one table must have the same keys."""
     session.info.setdefault(_KEY, {}).setdefault(table, []).append(row)

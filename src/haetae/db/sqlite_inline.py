@@ -58,6 +58,11 @@ class _InlineConnection:
     def __init__(self, connection: sqlite3.Connection) -> None:
         object.__setattr__(self, "_connection", connection)
 
+    @property
+    def raw(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for work run whole in one go (``sqlite_rows``)."""
+        return self._connection
+
     def cursor(self) -> _InlineCursor:
         return _InlineCursor(self._connection.cursor())
 

@@ -22,6 +22,7 @@ import structlog
 from haetae.bus.base import Event
 from haetae.catalog import Catalog, Locale
 from haetae.db.base import new_id
+from haetae.db.buffered import RowBuffer
 from haetae.errors import HaetaeError
 from haetae.notify.templates import format_seoul_time
 from haetae.risk.decisions.service import Decisions, label_value, record_decision
@@ -135,9 +136,9 @@ class RiskService:
         decision_id = new_id("rsk")
         now = self._clock()
 
-        def _store(session: Any) -> None:
+        def _store(rows: RowBuffer) -> None:
             record_decision(
-                session,
+                rows,
                 event_row=row,
                 decision=decision,
                 score=score,

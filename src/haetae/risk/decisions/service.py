@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from haetae.bus.outbox import add_event
 from haetae.db.base import new_id
-from haetae.db.buffered import buffer_row
+from haetae.db.buffered import RowBuffer, buffer_row
 from haetae.db.engine import Database
 from haetae.errors import HaetaeError
 from haetae.risk.decisions.models import DecisionRecord
@@ -35,7 +35,7 @@ _DECISIONS = cast(Table, DecisionRecord.__table__)
 
 
 def record_decision(
-    session: AsyncSession,
+    session: AsyncSession | RowBuffer,
     *,
     event_row: dict[str, Any],
     decision: str,

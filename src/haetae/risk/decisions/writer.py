@@ -12,11 +12,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from haetae.db.buffered import RowBuffer
 from haetae.db.engine import Database
 
-Write = Callable[[AsyncSession], Any]
+# A write buffers rows (``db.buffered``): decisions and their outbox events, nothing read back.
+Write = Callable[[RowBuffer], Any]
 
 
 class GroupCommitWriter:
@@ -27,7 +27,7 @@ class GroupCommitWriter:
         self._running: asyncio.Task[None] | None = None
 
     async def write(self, work: Write) -> None:
-        """Run ``work(session)`` in a shared transaction; returns once it has committed."""
+        """Run ``work(rows)`` for a shared transaction; returns once it has committed."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((work, done))
         if self._running is None or self._running.done():
@@ -38,15 +38,18 @@ class GroupCommitWriter:
         while self._pending:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
+            rows = RowBuffer()
             try:
-                async with self._db.transaction() as session:
-                    for work, _ in batch:
-                        work(session)
+                for work, _ in batch:
+                    work(rows)
+                await self._db.write_buffered(rows)
             except Exception as error:  # every caller of the failed batch hears of it
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(error)
                 continue
+            if rows.info.get("outbox_dirty"):
+                self._db.events_committed()
             for _, done in batch:
                 if not done.done():
                     done.set_result(None)
