@@ -34,7 +34,7 @@ def _error_response(request: Request, error: HaetaeError) -> JSONResponse:
         error.code, locale, field=error.field, params=error.params
     )
     status = error.status_code or services.catalog.entry(error.code).status
-    return JSONResponse({"error": rendered.model_dump()}, status_code=status)
+    return JSONResponse({"error": rendered.model_dump()}, status_code=status, headers=error.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 24
     idempotency_wait_seconds: float = 10.0
     api_key_cache_seconds: float = 30.0
+    # Rate limits (``limits`` syntax, ";" between several): per key by kind, and failed
+    # authentications per client address; counters in memory or Redis ("async+redis://…").
+    rate_limit_merchant: str = "200/second"
+    rate_limit_service: str = "5000/second"
+    rate_limit_failed_auth: str = "30/minute"
+    rate_limit_storage: str = "async+memory://"
     outbox_poll_seconds: float = 0.5
 
     # Joint response with affiliate institutions (haetae.consortium; institution_code above

@@ -31,14 +31,22 @@ LocaleDep = Annotated[Locale, Depends(get_locale)]
 
 
 async def get_principal(
-    services: ServicesDep, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header()] = None,
 ) -> Principal:
+    """The caller's key, within its rate limit; a client that keeps sending wrong keys is
+    refused before its next one is even checked."""
+    address = request.client.host if request.client else "unknown"
+    await services.rate_limits.admit_client(address)
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise HaetaeError("unauthorized", field="Authorization")
-    principal = await services.api_keys.verify(token.strip())
+    principal = None
+    if scheme.lower() == "bearer" and token.strip():
+        principal = await services.api_keys.verify(token.strip())
     if principal is None:
+        await services.rate_limits.count_failure(address)
         raise HaetaeError("unauthorized", field="Authorization")
+    await services.rate_limits.admit_key(principal)
     return principal
 
 

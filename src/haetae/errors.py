@@ -15,9 +15,11 @@ class HaetaeError(Exception):
         field: str | None = None,
         params: dict[str, Any] | None = None,
         status_code: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(code)
         self.code = code
         self.field = field
         self.params = params or {}
         self.status_code = status_code
+        self.headers = headers  # e.g. Retry-After

@@ -60,6 +60,7 @@ from haetae.risk.rules.service import RuleBook
 from haetae.risk.service import RiskService
 from haetae.security.api_keys import ApiKeyVerifier
 from haetae.security.card_crypto import CardSecrets
+from haetae.security.rate_limits import RateLimits, RateLimitSettings
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +75,7 @@ class Services:
     card_secrets: CardSecrets
     vault: CardVault
     api_keys: ApiKeyVerifier
+    rate_limits: RateLimits
     merchants: MerchantDirectory
     issuers: IssuerRouter
     reversals: ReversalWorker
@@ -248,6 +250,14 @@ def build_services(
         card_secrets=card_secrets,
         vault=vault,
         api_keys=ApiKeyVerifier(db, ttl=settings.api_key_cache_seconds),
+        rate_limits=RateLimits(
+            RateLimitSettings(
+                merchant=settings.rate_limit_merchant,
+                service=settings.rate_limit_service,
+                failed_auth=settings.rate_limit_failed_auth,
+                storage=settings.rate_limit_storage,
+            )
+        ),
         merchants=MerchantDirectory(db, ttl=settings.api_key_cache_seconds),
         issuers=router,
         reversals=reversals,

@@ -1,0 +1,81 @@
+"""Rate limits: per API key (a leaked merchant key cannot test cards at will), and per
+client address for failed authentications (a client guessing keys is locked out)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from haetae.app import create_app
+from haetae.config import Settings
+from haetae.security.rate_limits import RateLimits, RateLimitSettings
+from haetae.services import Services, build_services
+from tests.conftest import Clock, stop_or_show_what_hangs
+from tests.helpers import auth, merchant_key
+
+Limited = tuple[Services, httpx.AsyncClient, httpx.AsyncClient]
+
+
+@pytest.fixture
+async def limited(settings: Settings, clock: Clock) -> AsyncIterator[Limited]:
+    tight = settings.model_copy(
+        update={"rate_limit_merchant": "3/minute", "rate_limit_failed_auth": "5/minute"}
+    )
+    services = build_services(tight, clock=clock)
+    await services.start()
+    app = create_app(tight, services)
+    here = httpx.ASGITransport(app=app, client=("198.51.100.7", 40000))
+    elsewhere = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
+    async with (
+        httpx.AsyncClient(transport=here, base_url="http://haetae.test") as client,
+        httpx.AsyncClient(transport=elsewhere, base_url="http://haetae.test") as other,
+    ):
+        yield services, client, other
+    await stop_or_show_what_hangs(services.stop(), "the services")
+
+
+async def test_a_key_over_its_limit_gets_429_with_retry_after(limited: Limited) -> None:
+    services, client, _ = limited
+    _, key = await merchant_key(services, "shop-a")
+    _, other_key = await merchant_key(services, "shop-b")
+    for _ in range(3):
+        response = await client.get("/v1/payments/pay_unknown", headers=auth(key))
+        assert response.status_code == 404  # counted all the same
+    refused = await client.get("/v1/payments/pay_unknown", headers=auth(key))
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    error = refused.json()["error"]
+    assert error["code"] == "rate_limited" and error["retryable"] is True
+    assert "3 per 1 minute" in error["message"] and "초 뒤에" in error["next_step"]
+    english = await client.get(
+        "/v1/payments/pay_unknown", headers=auth(key, **{"Accept-Language": "en"})
+    )
+    assert english.status_code == 429
+    assert english.json()["error"]["message"] == "Too many requests (limit: 3 per 1 minute)."
+    # Another merchant's key has a limit of its own.
+    assert (
+        await client.get("/v1/payments/pay_unknown", headers=auth(other_key))
+    ).status_code == 404
+
+
+async def test_a_client_guessing_keys_is_locked_out_even_with_a_right_key(
+    limited: Limited,
+) -> None:
+    services, client, other = limited
+    _, key = await merchant_key(services, "shop-c")
+    wrong = "hae_key_00000000000000000000000000_" + "x" * 43
+    for headers in [auth(wrong)] * 3 + [{}] + [auth("not-a-key")]:
+        assert (await client.get("/v1/payments/pay_unknown", headers=headers)).status_code == 401
+    locked = await client.get("/v1/payments/pay_unknown", headers=auth(key))
+    assert locked.status_code == 429 and locked.json()["error"]["code"] == "rate_limited"
+    assert int(locked.headers["Retry-After"]) >= 1
+    # Another address with the same key is not affected.
+    assert (await other.get("/v1/payments/pay_unknown", headers=auth(key))).status_code == 404
+
+
+def test_a_malformed_limit_setting_is_named() -> None:
+    with pytest.raises(ValueError, match="HAETAE_RATE_LIMIT_MERCHANT"):
+        RateLimits(RateLimitSettings(merchant="lots"))
+    RateLimits(RateLimitSettings(failed_auth=""))  # empty: no limit
