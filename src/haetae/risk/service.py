@@ -106,6 +106,10 @@ class RiskService:
         self._decisions = decisions
 
     @property
+    def writer(self) -> GroupCommitWriter:
+        return self._writer
+
+    @property
     def model_version(self) -> str | None:
         return self.scorer.version if self.scorer else None
 

@@ -25,6 +25,7 @@ class GroupCommitWriter:
         self._max_batch = max_batch
         self._pending: list[tuple[Write, asyncio.Future[None]]] = []
         self._running: asyncio.Task[None] | None = None
+        self.transactions = 0  # committed so far (diagnostics: decisions per commit)
 
     async def write(self, work: Write) -> None:
         """Run ``work(rows)`` for a shared transaction; returns once it has committed."""
@@ -48,6 +49,7 @@ class GroupCommitWriter:
                     if not done.done():
                         done.set_exception(error)
                 continue
+            self.transactions += 1
             if rows.info.get("outbox_dirty"):
                 self._db.events_committed()
             for _, done in batch:
