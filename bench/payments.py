@@ -280,6 +280,9 @@ class Stack:
                 "HAETAE_DATA_DIR": str(self.dir / "data"),
                 "HAETAE_ISSUERS": json.dumps([{"port": self.sim_port}]),
                 "HAETAE_LOG_LEVEL": "WARNING",
+                # One merchant key drives the whole load: its default rate limit
+                # (200/s, docs/operations.md) would measure the limit, not the platform.
+                "HAETAE_RATE_LIMIT_MERCHANT": "1000000/second",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -774,7 +777,9 @@ def render(
         "filtered out, so their rendering cost is not in these figures; warnings and errors "
         "would be), issuer port via `HAETAE_ISSUERS='[{\"port\": N}]'` "
         "(`HAETAE_ISSUERS__0__PORT` does not parse: pydantic-settings builds a dict, not a "
-        "list). The load generator is this Python process (aiohttp on uvloop, one session, "
+        "list), `HAETAE_RATE_LIMIT_MERCHANT=1000000/second` (one key drives the whole load; "
+        "every request is still counted, never refused). The load generator is this Python "
+        "process (aiohttp on uvloop, one session, "
         "keep-alive, connector limit = concurrency): it shares the 2 cores with the server "
         "and the simulator. All traffic is on loopback.",
     ]
