@@ -14,7 +14,7 @@ from haetae.risk.events import Device, Payee, RiskEvent
 from haetae.risk.features import InProcessFeatureStore
 from haetae.services import Services, build_services
 from tests.conftest import Clock, stop_or_show_what_hangs
-from tests.helpers import auth, service_key
+from tests.helpers import auth, merchant_key, payment_body, service_key
 
 START = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 
@@ -160,3 +160,42 @@ async def test_an_analysts_label_reaches_the_terminal_risk_at_once(
             break
         await asyncio.sleep(0.05)
     assert services.risk.store.features(probe)["terminal.risk_7d"] == 1
+
+
+async def test_a_restart_keeps_the_issuers_answers_to_scored_payments(
+    services: Services, settings: Settings, client: httpx.AsyncClient, clock: Clock
+) -> None:
+    """A payment is scored before the issuer answers; the replay finds the answer on the
+    payment, so the decline rates after a restart are those before it."""
+    clock.fixed = START
+    _, key = await merchant_key(services)
+    cards = (
+        "4242 4242 4242 4242",
+        "4000 0000 0000 0002",
+        "4000 0000 0000 9995",
+        "5555555555554444",
+    )
+    statuses = []
+    for n, number in enumerate(cards):
+        response = await client.post(
+            "/v1/payments", json=payment_body(number, order_id=f"o-{n}"), headers=auth(key)
+        )
+        statuses.append(response.json()["status"])
+    assert statuses == ["approved", "declined", "declined", "approved"]
+    probe = RiskEvent(
+        kind="payment",
+        customer_id="cust-1",
+        occurred_at=START + timedelta(minutes=10),
+        amount=15_000,
+        device=Device(id="dev-1", ip="203.0.113.7"),
+    ).row()
+    before = services.risk.store.features(probe)
+    assert before["device.decline_rate_1h"] == before["customer.decline_rate_24h"] == 0.5
+
+    restarted = build_services(settings, clock=clock)
+    await restarted.start()
+    try:
+        after = restarted.risk.store.features(probe)
+    finally:
+        await stop_or_show_what_hangs(restarted.stop(), "the restarted services")
+    assert after == before

@@ -181,6 +181,7 @@ class PaymentService:
                 challenge_threshold=merchant.challenge_thresholds.get(body.currency),
                 device_id=payment.device_id,
                 ip=payment.ip,
+                payment_id=payment.id,
             )
         )
         payment.risk_decision, payment.risk_score = decision.decision, decision.score

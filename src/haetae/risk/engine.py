@@ -20,6 +20,9 @@ class PaymentRiskInput:
     challenge_threshold: int | None
     device_id: str | None = None
     ip: str | None = None
+    # Stored as the decision's event id, so that a feature replay after a restart can find
+    # the issuer's answer on the payment (``risk.features.warmup``).
+    payment_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,6 +235,7 @@ class RiskService:
         assessment, row = await self._decide(
             RiskEvent(
                 kind="payment",
+                event_id=event.payment_id,
                 customer_id=event.customer_id,
                 occurred_at=self._clock(),
                 amount=event.amount,

@@ -6,9 +6,9 @@ windows filled again: the hours right after a deployment would be scored blind. 
 decision is stored with the event row it was scored on, so replaying them in time order
 rebuilds the history, and the analysts' labels on them are applied as they were learnt.
 
-What a replay cannot know: whether a scored payment was then approved (the issuer's answer
-reaches the store in memory only), so replayed payments count as attempts without an
-outcome; the decline-rate features (1 h) are exact again an hour after start-up.
+A payment is scored before the issuer answers, so its stored event has no outcome; the
+replay reads the answer from the payment itself (the decision's event id is the payment's
+id), as the store heard it then: approved, declined, or neither (failed, abandoned).
 """
 
 from __future__ import annotations
@@ -21,11 +21,14 @@ from typing import Any
 from sqlalchemy import select, tuple_
 
 from haetae.db.engine import Database
+from haetae.payments.models import Payment
 from haetae.risk.decisions.models import DecisionRecord
 from haetae.risk.decisions.service import label_value
 from haetae.risk.features.online import FeatureStore
 
 CHUNK = 5_000
+# A payment's status as the outcome the store was told (``RiskDecision.observe``).
+_OUTCOMES = {"approved": True, "declined": False}
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,8 @@ async def replay_decisions(db: Database, store: FeatureStore, *, since: datetime
     after: tuple[datetime, str] | None = None
     while True:
         query = (
-            select(d.occurred_at, d.id, d.event, d.label)
+            select(d.occurred_at, d.id, d.event, d.label, Payment.status)
+            .outerjoin(Payment, (d.kind == "payment") & (Payment.id == d.event_id))
             .where(d.occurred_at >= since)
             .order_by(d.occurred_at, d.id)
             .limit(CHUNK)
@@ -59,8 +63,10 @@ async def replay_decisions(db: Database, store: FeatureStore, *, since: datetime
             query = query.where(tuple_(d.occurred_at, d.id) > tuple_(*after))
         async with db.sessions() as session:
             page = (await session.execute(query)).all()
-        for occurred_at, _, stored, label in page:
+        for occurred_at, _, stored, label, payment_status in page:
             row = event_row(stored, occurred_at)
+            if payment_status is not None and row.get("approved") is None:
+                row["approved"] = _OUTCOMES.get(payment_status)
             store.update(row)
             if label is not None:
                 store.record_label(row, label_value(label))
