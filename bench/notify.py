@@ -37,7 +37,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -245,6 +245,7 @@ class DrainRun:
     problems: list[str] = field(default_factory=list)
     profile: dict[str, float] = field(default_factory=dict)  # area → share of samples
     problems_profile: str = ""  # why there is no profile
+    helpers_cpu: float = 0.0  # CPU seconds of the other workers' drains
 
     @property
     def rate(self) -> float:
@@ -308,8 +309,16 @@ def _areas(raw: str) -> dict[str, float]:
 
 
 async def _drain(
-    settings: Settings, receiver: Receiver, result: DrainRun, *, profile: bool = False
+    settings: Settings,
+    receiver: Receiver,
+    result: DrainRun,
+    *,
+    profile: bool = False,
+    others: Sequence[Future[tuple[int, float]]] = (),
+    go: Path | None = None,
 ) -> None:
+    """Drain in this process; with ``others`` (workers in processes of their own, waiting
+    for the ``go`` file), all of them at once, timed until the last one is done."""
     services: Services = build_services(settings)
     settle_heap()  # as `haetae notify-worker` does after start-up
     engine = services.db.engine.sync_engine
@@ -323,18 +332,24 @@ async def _drain(
         result.deliveries = len(ids)
         result.expected_digest = key_digest(ids)
         event.listen(engine, "before_cursor_execute", count)
-        receiver_cpu, own_cpu, all_cpu = receiver.cpu(), self_cpu_seconds(), machine_busy_seconds()
         spy = _start_py_spy(result) if profile else None
         try:
             if spy is not None:
                 await asyncio.sleep(1.0)  # py-spy attaching
+            if go is not None:  # the others' start-up is not part of the drain
+                await asyncio.to_thread(_start_together, go, len(others))
+            receiver_cpu, own_cpu = receiver.cpu(), self_cpu_seconds()
+            all_cpu = machine_busy_seconds()
             started = time.perf_counter()
             result.attempted = await services.dispatcher.drain()
+            helped = [await asyncio.wrap_future(f) for f in others]
             result.elapsed = time.perf_counter() - started
+            result.attempted += sum(attempted for attempted, _ in helped)
+            result.helpers_cpu = sum(cpu for _, cpu in helped)
         finally:
             if spy is not None:
                 _stop_py_spy(spy, result)
-        own = self_cpu_seconds() - own_cpu
+        own = self_cpu_seconds() - own_cpu + result.helpers_cpu
         theirs = receiver.cpu() - receiver_cpu
         result.cpu = {
             "dispatcher": own / result.elapsed * 100,
@@ -386,15 +401,34 @@ def drain_once(
     channels: Mapping[str, str],
     *,
     profile: bool = False,
+    workers: int = 1,
 ) -> DrainRun:
-    """Copy the seeded database, drain it, check that nothing was lost or repeated."""
+    """Copy the seeded database, drain it (with ``workers`` dispatchers, this process's
+    and others each in a process of its own), check that nothing was lost or repeated."""
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=workdir))
     db_path = run_dir / "haetae.db"
     shutil.copyfile(template, db_path)
     receiver.reset()
     result = DrainRun()
     settings = bench_settings(run_dir / "data", db_path, **channels)
-    run_async(_drain(settings, receiver, result, profile=profile))
+    go = run_dir / "go"
+    with ProcessPoolExecutor(
+        max_workers=max(workers - 1, 1), mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
+        others = [
+            pool.submit(_other_worker, str(run_dir), str(db_path), dict(channels), n)
+            for n in range(workers - 1)
+        ]
+        run_async(
+            _drain(
+                settings,
+                receiver,
+                result,
+                profile=profile,
+                others=others,
+                go=go if others else None,
+            )
+        )
     result.receiver = receiver.stats()
     n = result.deliveries
     if result.statuses.get("sent", 0) != n:
@@ -409,6 +443,46 @@ def drain_once(
     if got["digest"] != result.expected_digest:
         result.problems.append("the receiver's keys are not the database's delivery ids")
     shutil.rmtree(run_dir, ignore_errors=True)
+    return result
+
+
+def _start_together(go: Path, count: int, timeout: float = 120.0) -> None:
+    """Once ``count`` other workers say they are ready, tell them all to go."""
+    deadline = time.monotonic() + timeout
+    while len(list(go.parent.glob("ready-*"))) < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only some of {count} workers started in {timeout:.0f} s")
+        time.sleep(0.01)
+    go.touch()
+
+
+def _ready_then_wait(folder: Path, n: int) -> None:
+    (folder / f"ready-{n}").touch()
+    while not (folder / "go").exists():
+        time.sleep(0.001)
+
+
+def _other_worker(
+    run_dir: str, db_path: str, channels: dict[str, str], n: int
+) -> tuple[int, float]:
+    """One more dispatcher, as a second `haetae notify-worker` on the same database: it
+    starts up, says it is ready, waits for the go file, drains; (attempted, CPU seconds)."""
+    configure_logging("WARNING")
+    folder = Path(run_dir)
+    settings = bench_settings(folder / f"data-{n}", Path(db_path), **channels)
+
+    async def work() -> tuple[int, float]:
+        services = build_services(settings)
+        settle_heap()
+        try:
+            await asyncio.to_thread(_ready_then_wait, folder, n)
+            before = self_cpu_seconds()
+            attempted = await services.dispatcher.drain()
+            return attempted, self_cpu_seconds() - before
+        finally:
+            await services.stop()
+
+    result: tuple[int, float] = run_async(work())
     return result
 
 
@@ -466,12 +540,19 @@ def _run_delivery_bench(bench: DeliveryBench, args: argparse.Namespace, workdir:
     try:
         for number in range(1, args.repeat + 1):
             wait_until_quiet(args.wait_quiet)
-            result = drain_once(template, workdir, receiver, bench.settings_for(receiver))
+            result = drain_once(
+                template, workdir, receiver, bench.settings_for(receiver), workers=args.workers
+            )
             runs.append(result)
             _print_run(f"run {number}", result)
         if args.profile:
             profiled = drain_once(
-                template, workdir, receiver, bench.settings_for(receiver), profile=True
+                template,
+                workdir,
+                receiver,
+                bench.settings_for(receiver),
+                profile=True,
+                workers=args.workers,
             )
             _print_run("profiled run (py-spy attached; not a figure)", profiled)
     finally:
@@ -529,7 +610,14 @@ def _render_delivery_part(
         f"- Software: {info['python']}; {_versions()}",
         f"- Work: {n:,} deliveries per run ({bench.work}), queued once with `send_notice` "
         f"({seed_seconds:.1f} s) into a migrated SQLite database that each run copies; "
-        f"dispatcher settings {_dispatch_settings()}",
+        f"dispatcher settings {_dispatch_settings()}"
+        + (
+            f"; **{args.workers} workers** (this process and {args.workers - 1} more, each "
+            "a dispatcher of its own on the same database, as `haetae notify-worker` scales "
+            "out)"
+            if args.workers > 1
+            else "; one worker"
+        ),
         "",
         "| run | seconds | deliveries/s | dispatcher CPU | CPU per delivery | receiver CPU | "
         "other processes' CPU | SQL statements (transactions) per 100 deliveries | "
@@ -547,11 +635,18 @@ def _render_delivery_part(
             f"{statements / n * 100:.1f} ({begins / n * 100:.1f}) | {ok} |"
         )
     top = runs[len(runs) // 2].statements
+    together = (
+        "; with several workers, from the moment they are all told to go until the last "
+        "one's `drain()` returns, the CPU being all of theirs and the SQL this process's"
+        if args.workers > 1
+        else ""
+    )
     lines += [
         "",
         "Seconds: `Dispatcher.drain()` from call to return, in this process, which runs the "
         "dispatcher alone (`build_services` as `haetae notify-worker` does, on uvloop, logs at "
-        f"WARNING). CPU: % of one core over the drain ({cpu_source()}; 2 cores = 200%); "
+        f"WARNING){together}. CPU: % of one core over the drain ({cpu_source()}; 2 cores = "
+        "200%); "
         "other processes': the machine's busy time (`/proc/stat`) less the dispatcher's and "
         "the receiver's, i.e. whatever else ran on the two cores meanwhile. SQL: statements "
         "the engine executed during the drain (SQLAlchemy `before_cursor_execute`; an "
@@ -842,6 +937,12 @@ def main() -> int:
         help=f"comma-separated measurements to run, of: {', '.join(MEASUREMENTS)}",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="dispatchers draining at once (http, smtp): this process and others of their own",
+    )
     parser.add_argument("--http-deliveries", type=int, default=20_000)
     parser.add_argument("--smtp-deliveries", type=int, default=5_000)
     parser.add_argument("--certificates", type=int, default=1_000_000)
