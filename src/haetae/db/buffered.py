@@ -27,6 +27,12 @@ class RowBuffer:
     def __init__(self) -> None:
         self.info: dict[str, Any] = {}
 
+    def absorb(self, other: RowBuffer) -> None:
+        """Add ``other``'s rows (and its flags, such as the outbox's) to these."""
+        for table, rows in other.take().items():
+            self.info.setdefault(_KEY, {}).setdefault(table, []).extend(rows)
+        self.info.update(other.info)
+
     def take(self) -> dict[Table, list[dict[str, Any]]]:
         """The rows buffered so far, per table (and forget them)."""
         taken: dict[Table, list[dict[str, Any]]] = self.info.pop(_KEY, {})

@@ -40,18 +40,27 @@ class GroupCommitWriter:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             rows = RowBuffer()
+            written: list[asyncio.Future[None]] = []
+            for work, done in batch:
+                own = RowBuffer()
+                try:
+                    work(own)
+                except Exception as error:  # only this caller's rows are left out
+                    if not done.done():
+                        done.set_exception(error)
+                    continue
+                rows.absorb(own)
+                written.append(done)
             try:
-                for work, _ in batch:
-                    work(rows)
                 await self._db.write_buffered(rows)
-            except Exception as error:  # every caller of the failed batch hears of it
-                for _, done in batch:
+            except Exception as error:  # every caller in the transaction hears of it
+                for done in written:
                     if not done.done():
                         done.set_exception(error)
                 continue
             self.transactions += 1
             if rows.info.get("outbox_dirty"):
                 self._db.events_committed()
-            for _, done in batch:
+            for done in written:
                 if not done.done():
                     done.set_result(None)
