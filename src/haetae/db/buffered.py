@@ -6,8 +6,9 @@ each, which matters most to the fraud engine's group commit (hundreds of decisio
 transaction; the ORM's unit of work was about half of the CPU per decision).
 
 A writer that needs no ORM session at all buffers into a :class:`RowBuffer` instead and
-writes it on a Core connection (``Database.core_transaction``): the fraud engine's group
-commit, where the session's own bookkeeping was most of a one-decision transaction.
+writes it in a transaction of its own (``Database.write_buffered``: through sqlite3 itself on
+SQLite, a Core connection elsewhere): the fraud engine's group commit, where SQLAlchemy's
+own bookkeeping was most of a one-decision transaction.
 """
 
 from __future__ import annotations

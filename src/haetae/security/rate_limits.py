@@ -41,7 +41,10 @@ def _limits(text: str, setting: str) -> list[RateLimitItem]:
 
 class RateLimits:
     def __init__(self, settings: RateLimitSettings = RateLimitSettings()) -> None:
-        self._limiter = SlidingWindowCounterRateLimiter(storage_from_string(settings.storage))
+        # limits talks to Redis through coredis unless told otherwise; we ship redis-py.
+        options = {"implementation": "redispy"} if "redis" in settings.storage else {}
+        storage = storage_from_string(settings.storage, **options)
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._per_kind = {
             "merchant": _limits(settings.merchant, "HAETAE_RATE_LIMIT_MERCHANT"),
             "service": _limits(settings.service, "HAETAE_RATE_LIMIT_SERVICE"),
