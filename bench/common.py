@@ -5,6 +5,7 @@ Linux only (it reads /proc), like the machines the project runs on.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import os
@@ -293,6 +294,19 @@ def package_versions(packages: Sequence[str]) -> str:
         with contextlib.suppress(metadata.PackageNotFoundError):
             found.append(f"{package} {metadata.version(package)}")
     return ", ".join(found)
+
+
+def run_async(coroutine: Any) -> Any:
+    """Run ``coroutine`` on uvloop when installed, as the server and the workers run (a load
+    generator on uvloop also leaves more of the two cores to what it measures)."""
+    try:
+        import uvloop
+
+        factory: Any = uvloop.new_event_loop
+    except ImportError:
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coroutine)
 
 
 # --- py-spy ----------------------------------------------------------------------------------

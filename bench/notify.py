@@ -58,6 +58,7 @@ from common import (
     cpu_source,
     free_port,
     machine,
+    run_async,
     self_cpu_seconds,
     start_child,
     wait_for_port,
@@ -484,18 +485,6 @@ def _other_worker(
 
     result: tuple[int, float] = run_async(work())
     return result
-
-
-def run_async(coroutine: Any) -> Any:
-    """On uvloop, as ``haetae notify-worker`` runs (cli._loop_factory)."""
-    try:
-        import uvloop
-
-        factory: Any = uvloop.new_event_loop
-    except ImportError:
-        factory = None
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coroutine)
 
 
 # --- measurements ----------------------------------------------------------------------

@@ -52,7 +52,9 @@ from common import (
     free_port,
     machine,
     percentile,
+    py_spy_argv,
     replace_section,
+    run_async,
     self_cpu_seconds,
     start_child,
     thread_cpu_seconds,
@@ -408,24 +410,6 @@ async def _drive(
     return result
 
 
-def _event_loop() -> asyncio.AbstractEventLoop:
-    """The load generator runs on uvloop when it is installed: less of its CPU competes with
-    the server for the same two cores."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
-def py_spy_argv() -> list[str]:
-    beside = Path(PYTHON).with_name("py-spy")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("py-spy")
-    return [found] if found else []
-
-
 def run_once(config: RunConfig, *, keep: bool) -> RunResult:
     stack = Stack(config, keep=keep)
     original_affinity = os.sched_getaffinity(0)
@@ -480,8 +464,7 @@ def run_once(config: RunConfig, *, keep: bool) -> RunResult:
             if config.wrapper:
                 os.kill(server.pid, signal.SIGUSR2)  # write the statement counts
 
-        with asyncio.Runner(loop_factory=_event_loop) as runner:
-            result = runner.run(_drive(config, stack, on_start, on_end))
+        result = run_async(_drive(config, stack, on_start, on_end))
         result.stack_dir = stack.dir
         for name in marks["start"]:
             used = marks["end"][name] - marks["start"][name]

@@ -70,6 +70,7 @@ from common import (
     py_spy_argv,
     quietest_cpu,
     replace_parts,
+    run_async,
     self_cpu_seconds,
     start_child,
     thread_cpu_seconds,
@@ -1419,18 +1420,6 @@ async def _drive(
         await asyncio.gather(*(worker(session) for _ in range(run.concurrency)))
     run.window = seconds
     run.latencies_ms.sort()
-
-
-def run_async(coroutine: Any) -> Any:
-    """On uvloop when installed (as the server and the workers run)."""
-    try:
-        import uvloop
-
-        factory: Any = uvloop.new_event_loop
-    except ImportError:
-        factory = None
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coroutine)
 
 
 def http_once(
