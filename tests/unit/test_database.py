@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from haetae.db.buffered import RowBuffer
 from haetae.db.checkpointer import BACKSTOP_PAGES
-from haetae.db.engine import DEFAULT_AUTOCHECKPOINT_PAGES, Database
+from haetae.db.engine import DEFAULT_AUTOCHECKPOINT_PAGES, Database, Statements
 from haetae.db.migrate import upgrade
+from haetae.db.sqlite_rows import DirectTransaction
+from haetae.merchants.models import Merchant
+from haetae.payments import repository
+from haetae.payments.idempotency import Claim, IdempotencyKeys, KeyTaken
+from haetae.payments.models import Payment
 from haetae.risk.decisions.service import record_decision
 
 
@@ -147,3 +154,84 @@ async def test_rows_written_through_the_driver_are_stored_as_sqlalchemy_stores_t
     first, second = events
     assert first[:5] == second[:5] == ("risk.decided", None, 0, None, None)  # defaults too
     assert first[5].replace("rsk-a", "rsk-b") == second[5]
+
+
+async def test_payment_writes_through_the_driver_store_what_a_session_stores(
+    tmp_path: Path,
+) -> None:
+    """``Database.statements`` on SQLite runs the payment path's Core statements through
+    sqlite3 itself (``sqlite_rows.DirectTransaction``): the same INSERT and conditional
+    UPDATE through a session must leave the same bytes (defaults and ``onupdate`` included),
+    count the same rows, fail the same way on a taken key, and roll back on an error."""
+    path = str(tmp_path / "payments.db")
+    upgrade(f"sqlite:///{path}")
+    db = Database(f"sqlite:///{path}")
+    moment = datetime(2026, 12, 7, 5, 0, 1, 234_567, tzinfo=UTC)
+
+    def payment(payment_id: str) -> Payment:
+        return Payment(
+            id=payment_id,
+            merchant_id="mer-1",
+            order_id="o-1",
+            customer_id="c-1",
+            amount=12_000,
+            currency="KRW",
+            status="authorizing",
+            card_masked="424242******4242",
+            internal_flags=[],
+            risk_reasons=["새 기기"],
+            error_params=None,
+            created_at=moment,
+        )
+
+    async def write_both(work: Callable[[Statements, str], Awaitable[object]]) -> list[object]:
+        async with db.statements() as direct:
+            assert isinstance(direct, DirectTransaction)
+            first = await work(direct, "pay-a")
+        async with db.transaction() as session:
+            second = await work(session, "pay-b")
+        return [first, second]
+
+    async def approve(writes: Statements, payment_id: str) -> bool:
+        approved = payment(payment_id)
+        approved.status, approved.approval_code = "approved", "A1"
+        approved.error_params = {"ends_at": moment.isoformat()}
+        return await repository.update_payment(writes, approved, "authorizing")
+
+    try:
+        async with db.transaction() as session:
+            session.add(Merchant(id="mer-1", name="shop"))
+        await write_both(lambda writes, i: repository.insert_payment(writes, payment(i)))
+        assert await write_both(approve) == [True, True]
+        assert await write_both(approve) == [False, False]  # no longer "authorizing"
+        claim = Claim("key-1", "hash")
+        for _ in range(2):  # a taken key raises the same error on both paths
+            with pytest.raises(KeyTaken):
+                await write_both(
+                    lambda writes, i: IdempotencyKeys(
+                        db, ttl=timedelta(1), wait_seconds=0
+                    ).insert_claim(writes, "mer-1", claim, i, moment)
+                )
+        with pytest.raises(RuntimeError):  # an error rolls the direct transaction back
+            async with db.statements() as direct:
+                await repository.insert_payment(direct, payment("pay-c"))
+                raise RuntimeError("the caller failed")
+    finally:
+        await db.dispose()
+
+    stored = sqlite3.connect(path)
+    try:
+        a, b = (
+            stored.execute("SELECT * FROM payments WHERE id = ?", (i,)).fetchone()
+            for i in ("pay-a", "pay-b")
+        )
+        names = [d[0] for d in stored.execute("SELECT * FROM payments").description]
+        left = stored.execute("SELECT count(*) FROM payments WHERE id = 'pay-c'").fetchone()
+    finally:
+        stored.close()
+    row_a, row_b = dict(zip(names, a, strict=True)), dict(zip(names, b, strict=True))
+    for row in (row_a, row_b):
+        assert row.pop("id") in ("pay-a", "pay-b")
+        assert row.pop("updated_at") > "2026-12-07 05:00:01"  # onupdate: stamped when written
+    assert row_a == row_b and row_a["status"] == "approved" and row_a["approval_code"] == "A1"
+    assert left == (0,)

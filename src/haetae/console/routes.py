@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel
 
 from haetae.catalog import Locale, format_money
@@ -250,7 +250,7 @@ async def checkout_create_payment(
     services: ServicesDep,
     locale: LocaleDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
-) -> JSONResponse:
+) -> Response:
     if not body.customer_id.startswith(DEMO_CUSTOMER_PREFIX):
         # The demo takes no key: it must not post step-up notices to real customers.
         raise HaetaeError(
@@ -270,7 +270,7 @@ async def checkout_create_payment(
 )
 async def checkout_complete_challenge(
     payment_id: str, body: ChallengeIn, services: ServicesDep, locale: LocaleDep
-) -> JSONResponse:
+) -> Response:
     merchant = await _demo_merchant(services)
     result = await services.payments.complete_challenge(merchant.id, payment_id, body.otp, locale)
     return result.to_response()

@@ -60,6 +60,9 @@ def ensure_sqlite_dir(url: str) -> None:
 
 _WRITER = "haetae_writer"
 
+# What ``Database.statements`` yields: both execute Core statements and buffer rows.
+Statements = AsyncSession | sqlite_rows.DirectTransaction
+
 
 def _tune_sqlite(engine: AsyncEngine, autocheckpoint: Callable[[], int]) -> None:
     """WAL for concurrent readers, and BEGIN IMMEDIATE for writers (``Database.transaction``)
@@ -154,6 +157,34 @@ class Database:
                 await connection.execution_options(**{_WRITER: True})
             async with connection.begin():
                 yield connection
+
+    @asynccontextmanager
+    async def statements(self) -> AsyncIterator[Statements]:
+        """A write transaction for Core INSERT/UPDATE statements and buffered rows, where
+        nothing is read back through the ORM: the payment path's writes. On SQLite it runs
+        straight through the driver (``sqlite_rows.DirectTransaction``; SQLAlchemy's session
+        and Core were 45% of a payment's CPU), elsewhere it is :meth:`transaction`."""
+        if not self.is_sqlite:
+            async with self.transaction() as session:
+                yield session
+            return
+        # The pool's connection without a Connection around it (a fifth of the cost of an
+        # engine.connect()); closing it returns it to the pool.
+        pooled = await self.engine.raw_connection()
+        try:
+            sqlite = sqlite_rows.sqlite_of(pooled.driver_connection)
+            transaction = sqlite_rows.DirectTransaction(sqlite, self.engine.dialect)
+            transaction.begin()
+            try:
+                yield transaction
+                transaction.commit()
+            except BaseException:
+                transaction.rollback()
+                raise
+        finally:
+            pooled.close()
+        if transaction.info.pop("outbox_dirty", False):
+            self.events_committed()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

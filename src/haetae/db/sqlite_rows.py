@@ -1,39 +1,49 @@
-"""Buffered rows (``db.buffered``) written straight through the sqlite3 driver, in one
-transaction of their own: the fraud engine's group commit on the embedded default.
+"""Core INSERT and UPDATE statements run straight through the sqlite3 driver: the fraud
+engine's group commit (buffered rows, ``Database.write_buffered``) and the payment path's
+writes (``Database.statements``) on the embedded default.
 
-Why by hand: a one-decision transaction through SQLAlchemy's asyncio Core (connection,
+Why by hand: through SQLAlchemy's asyncio layer a one-decision transaction (connection,
 BEGIN, two INSERTs, COMMIT) measured about 1.1 ms of CPU on our 2-core machine, of which
 SQLite's own work was about 0.15 ms; the rest is the asyncio layer's greenlet hand-offs and
-per-statement bookkeeping. One decision at a time, that was most of a decision's latency
-(bench/RESULTS.md, fraud detection). Nothing is given up for it: the statement's text comes
-from the dialect's identifier quoting, and every value goes through its column type's own
-bind processor (JSON, UTC datetimes), so the stored bytes are exactly what SQLAlchemy writes.
+per-statement bookkeeping. For payments, the ORM session and Core around two short
+transactions were 45% of a payment's CPU (bench/RESULTS.md). Nothing is given up for it:
+each statement is compiled by SQLAlchemy's own compiler with the execution's keys (as
+``Connection.execute`` compiles it), every value goes through its column type's own bind
+processor (JSON, UTC datetimes), and Python-side defaults and ``onupdate`` values are applied
+as Core applies them, so the SQL and the stored bytes are exactly SQLAlchemy's.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, bindparam, insert
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.schema import ColumnDefault
+
+from haetae.db.buffered import RowBuffer
+
+Part = Callable[[dict[str, Any]], Any]  # a row's value for one placeholder
 
 
 @dataclass(frozen=True, slots=True)
-class _Insert:
+class _Prepared:
     sql: str
-    parts: tuple[Callable[[dict[str, Any]], Any], ...]  # a row's value for each placeholder
+    parts: tuple[Part, ...]
 
     def values(self, row: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(part(row) for part in self.parts)
 
 
-def _python_default(column: Column[Any]) -> Callable[[], Any] | None:
-    """A column's Python-side default as Core applies it to a row that leaves it out."""
-    default = column.default
+def _python_default(default: Any) -> Callable[[], Any] | None:
+    """A column's Python-side default (or ``onupdate``) as Core computes it for a row."""
     if not isinstance(default, ColumnDefault):
         return None  # none, or the database's own (a sequence, autoincrement)
     if default.is_callable:
@@ -43,62 +53,109 @@ def _python_default(column: Column[Any]) -> Callable[[], Any] | None:
     return lambda: value
 
 
-def _part(dialect: Dialect, column: Column[Any], given: bool) -> Callable[[dict[str, Any]], Any]:
-    process = column.type.dialect_impl(dialect).bind_processor(dialect)
-    key = column.key
-    if given:
-        if process is None:
-            return lambda row: row[key]
-        return lambda row: process(row[key])
-    default = _python_default(column)
-    assert default is not None
-    if process is None:
+def _source(compiled: SQLCompiler, name: str, keys: tuple[str, ...]) -> Part:
+    """Where a placeholder's value comes from: the row, a column default, or a literal."""
+    if name in keys:
+        return itemgetter(name)
+    defaults: dict[str, Any] = {c.key: c.onupdate for c in compiled.update_prefetch}
+    defaults.update({c.key: c.default for c in compiled.insert_prefetch})
+    if name in defaults:
+        default = _python_default(defaults[name])
+        assert default is not None, f"no Python-side default for {name}"
         return lambda row: default()
-    return lambda row: process(default())
+    value = compiled.binds[name].effective_value  # a literal of the statement itself
+    return lambda row: value
 
 
-_CACHE: dict[tuple[int, Table, tuple[str, ...]], _Insert] = {}
+def _part(compiled: SQLCompiler, dialect: Dialect, name: str, keys: tuple[str, ...]) -> Part:
+    get = _source(compiled, name, keys)
+    process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None:
+        return get
+    return lambda row: process(get(row))
 
 
-def _insert(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _Insert:
-    cached = _CACHE.get((id(dialect), table, keys))
+# Statements are module constants; the cache keeps each one alive, so its id stays its own.
+_CACHE: dict[tuple[int, int, tuple[str, ...]], tuple[ClauseElement, _Prepared]] = {}
+_INSERTS: dict[Table, ClauseElement] = {}
+
+
+def prepare(dialect: Dialect, statement: ClauseElement, keys: tuple[str, ...]) -> _Prepared:
+    """``statement`` compiled for rows with ``keys``, and how to bind a row's values."""
+    cached = _CACHE.get((id(dialect), id(statement), keys))
     if cached is not None:
-        return cached
-    # Columns the rows leave out get their Python-side default, as a Core INSERT would.
-    columns = [table.c[key] for key in keys] + [
-        column
-        for column in table.columns
-        if column.key not in keys and _python_default(column) is not None
-    ]
-    compiled = (
-        insert(table).values({c.key: bindparam(c.key) for c in columns}).compile(dialect=dialect)
-    )
-    by_key = {c.key: c for c in columns}
-    order = compiled.positiontup or []
-    parts = tuple(_part(dialect, by_key[name], name in keys) for name in order)
-    made = _CACHE[(id(dialect), table, keys)] = _Insert(str(compiled), parts)
-    return made
+        return cached[1]
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    assert isinstance(compiled, SQLCompiler) and compiled.positiontup is not None
+    parts = tuple(_part(compiled, dialect, name, keys) for name in compiled.positiontup)
+    prepared = _Prepared(compiled.string, parts)
+    _CACHE[(id(dialect), id(statement), keys)] = (statement, prepared)
+    return prepared
+
+
+def insert_rows(
+    sqlite: sqlite3.Connection, dialect: Dialect, buffered: dict[Table, list[dict[str, Any]]]
+) -> None:
+    """One ``executemany`` INSERT per table, in the caller's transaction (rows of one table
+    share their keys; the columns they leave out get their Python-side defaults)."""
+    for table, rows in buffered.items():
+        if not rows:
+            continue
+        statement = _INSERTS.get(table)
+        if statement is None:
+            statement = _INSERTS[table] = insert(table)
+        prepared = prepare(dialect, statement, tuple(rows[0]))
+        sqlite.executemany(prepared.sql, [prepared.values(row) for row in rows])
+
+
+def sqlite_of(driver_connection: Any) -> sqlite3.Connection:
+    """The sqlite3 connection of a pooled one (the inline dialect wraps it)."""
+    assert driver_connection is not None, "a checked-out connection"
+    sqlite: sqlite3.Connection = getattr(driver_connection, "raw", driver_connection)
+    return sqlite
 
 
 def write(connection: Connection, buffered: dict[Table, list[dict[str, Any]]]) -> None:
-    """Insert ``buffered`` (rows of one table share their keys) and commit; for
-    ``AsyncConnection.run_sync`` on a connection outside any transaction."""
-    driver = connection.connection.driver_connection
-    assert driver is not None, "a checked-out connection"
-    sqlite: sqlite3.Connection = getattr(driver, "raw", driver)  # the inline dialect's wrapper
-    dialect = connection.dialect
-    batches: Sequence[tuple[_Insert, list[tuple[Any, ...]]]] = [
-        (statement, [statement.values(row) for row in rows])
-        for table, rows in buffered.items()
-        if rows
-        for statement in (_insert(dialect, table, tuple(rows[0])),)
-    ]
+    """Insert ``buffered`` and commit; for ``AsyncConnection.run_sync`` on a connection
+    outside any transaction."""
+    sqlite = sqlite_of(connection.connection.driver_connection)
     sqlite.execute("BEGIN IMMEDIATE")
     try:
-        for statement, values in batches:
-            sqlite.executemany(statement.sql, values)
+        insert_rows(sqlite, connection.dialect, buffered)
         sqlite.execute("COMMIT")
     except BaseException:
         if sqlite.in_transaction:
             sqlite.execute("ROLLBACK")
         raise
+
+
+class DirectTransaction(RowBuffer):
+    """A write transaction on the raw sqlite3 connection, with the part of ``AsyncSession``
+    the payment path uses: ``execute`` of Core INSERT/UPDATE statements (the result has
+    ``rowcount``) and buffered rows (``db.buffered``: outbox events), written before the
+    commit. Opened and committed by ``Database.statements``."""
+
+    def __init__(self, sqlite: sqlite3.Connection, dialect: Dialect) -> None:
+        super().__init__()
+        self._sqlite = sqlite
+        self._dialect = dialect
+
+    async def execute(self, statement: ClauseElement, params: dict[str, Any]) -> sqlite3.Cursor:
+        prepared = prepare(self._dialect, statement, tuple(params))
+        values = prepared.values(params)
+        try:
+            return self._sqlite.execute(prepared.sql, values)
+        except sqlite3.IntegrityError as error:  # as SQLAlchemy would raise it
+            raise IntegrityError(prepared.sql, values, error) from error
+
+    def begin(self) -> None:
+        self._sqlite.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        insert_rows(self._sqlite, self._dialect, self.take())
+        self._sqlite.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.take()
+        if self._sqlite.in_transaction:
+            self._sqlite.execute("ROLLBACK")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from haetae.deps import LocaleDep, ServicesDep, require_scope
 from haetae.errors import HaetaeError
@@ -47,7 +47,7 @@ async def create_payment(
     principal: PaymentsPrincipal,
     locale: LocaleDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
-) -> JSONResponse:
+) -> Response:
     merchant = await _merchant_of(services, principal)
     result = await services.payments.create(
         merchant, body, locale=locale, idempotency_key=idempotency_key
@@ -74,7 +74,7 @@ async def complete_challenge(
     services: ServicesDep,
     principal: PaymentsPrincipal,
     locale: LocaleDep,
-) -> JSONResponse:
+) -> Response:
     result = await services.payments.complete_challenge(
         principal.merchant_id, payment_id, body.otp, locale
     )
@@ -89,6 +89,6 @@ async def complete_challenge(
 )
 async def cancel_payment(
     payment_id: str, services: ServicesDep, principal: PaymentsPrincipal, locale: LocaleDep
-) -> JSONResponse:
+) -> Response:
     result = await services.payments.cancel(principal.merchant_id, payment_id, locale)
     return result.to_response()

@@ -20,7 +20,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from haetae.db.engine import Database
+from haetae.db.engine import Database, Statements
 from haetae.errors import HaetaeError
 from haetae.payments.models import IdempotencyRecord
 
@@ -64,7 +64,7 @@ class IdempotencyKeys:
         self._wait_seconds = wait_seconds
 
     async def insert_claim(
-        self, session: AsyncSession, merchant_id: str, claim: Claim, payment_id: str, now: datetime
+        self, session: Statements, merchant_id: str, claim: Claim, payment_id: str, now: datetime
     ) -> None:
         """Claim the key in the caller's transaction (the payment's first write). Raises
         :class:`KeyTaken` when another request holds it; the transaction must end."""
@@ -117,7 +117,7 @@ class IdempotencyKeys:
 
     @staticmethod
     async def complete(
-        session: AsyncSession, merchant_id: str, key: str, response: StoredResponse
+        session: Statements, merchant_id: str, key: str, response: StoredResponse
     ) -> None:
         await session.execute(
             _COMPLETE,

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi.responses import Response
 
 from haetae.bus.outbox import add_event
 from haetae.catalog import Catalog, Locale
+from haetae.db.engine import Statements
 from haetae.payments.models import Payment, PaymentChallenge
 from haetae.payments.responses import http_status, payment_out
 from haetae.payments.schemas import PaymentOut
@@ -21,8 +21,10 @@ class PaymentResult:
     status_code: int
     body: PaymentOut
 
-    def to_response(self) -> JSONResponse:
-        return JSONResponse(self.body.model_dump(mode="json"), status_code=self.status_code)
+    def to_response(self) -> Response:
+        # Serialized by pydantic-core in one step, not to a dict and then by the json module.
+        body = self.body.model_dump_json()
+        return Response(body, status_code=self.status_code, media_type="application/json")
 
 
 def fail(
@@ -48,7 +50,7 @@ def result_of(
     return PaymentResult(http_status(payment, catalog), body)
 
 
-def add_payment_event(session: AsyncSession, payment: Payment, now: datetime) -> None:
+def add_payment_event(session: Statements, payment: Payment, now: datetime) -> None:
     """``payment.<status>`` with what consumers (fraud features, notices, analytics) need:
     the card only as brand, mask and fingerprint."""
     add_event(

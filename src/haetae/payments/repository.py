@@ -13,6 +13,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from haetae.db.engine import Statements
 from haetae.errors import HaetaeError
 from haetae.payments.models import Payment
 
@@ -33,18 +34,18 @@ _UPDATE = update(_PAYMENTS).where(
 )
 
 
-async def insert_payment(session: AsyncSession, payment: Payment) -> None:
+async def insert_payment(session: Statements, payment: Payment) -> None:
     await session.execute(_INSERT, _values(payment))
 
 
-async def update_payment(session: AsyncSession, payment: Payment, expected_status: str) -> bool:
+async def update_payment(session: Statements, payment: Payment, expected_status: str) -> bool:
     """Write the payment only if its row is still in ``expected_status`` (the status this
     request last wrote). False means someone else, e.g. recovery, decided it meanwhile."""
     values = _values(payment)
     values["payment_id"] = values.pop("id")
     values["expected_status"] = expected_status
     result = await session.execute(_UPDATE, values)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[union-attr]  # a CursorResult when DML
 
 
 async def get_owned(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from haetae.catalog import Catalog, Locale
 from haetae.config import Settings
 from haetae.db.base import new_id
-from haetae.db.engine import Database
+from haetae.db.engine import Database, Statements
 from haetae.errors import HaetaeError
 from haetae.merchants.models import Merchant
 from haetae.notify.notices import send_notice
@@ -216,7 +216,7 @@ class PaymentService:
         # Record the attempt before calling out: if this process dies mid-call, the sweep
         # finds it "authorizing" and reverses it.
         try:
-            async with self._db.transaction() as session:
+            async with self._db.statements() as session:
                 await self._store(session, attempt)
         except _Superseded:
             return await self._superseded(attempt)
@@ -427,7 +427,7 @@ class PaymentService:
 
     # --- persistence --------------------------------------------------------------------
 
-    async def _store(self, session: AsyncSession, attempt: _Attempt) -> None:
+    async def _store(self, session: Statements, attempt: _Attempt) -> None:
         if attempt.stored_status is not None:
             written = await repository.update_payment(
                 session, attempt.payment, attempt.stored_status
@@ -467,10 +467,13 @@ class PaymentService:
         """Write the payment's outcome, its event and the idempotent response together."""
         payment = attempt.payment
         result = result_of(payment, self._catalog, attempt.locale, challenge)
+        # A step-up adds ORM rows and a notice: a session. Otherwise Core statements only.
+        writes = self._db.statements() if extra is None else self._db.transaction()
         try:
-            async with self._db.transaction() as session:
+            async with writes as session:
                 await self._store(session, attempt)
                 if extra is not None:
+                    assert isinstance(session, AsyncSession)
                     await extra(session)
                 add_payment_event(session, payment, self._clock())
                 if attempt.claim is not None:
