@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from haetae.db import sqlite_inline, sqlite_rows
+from haetae.db import json_columns, sqlite_inline, sqlite_rows
 from haetae.db.buffered import RowBuffer
 from haetae.db.checkpointer import BACKSTOP_PAGES, WalCheckpointer
 
@@ -98,7 +98,11 @@ class Database:
         self.url = url
         self.is_sqlite = is_sqlite(url)
         ensure_sqlite_dir(url)
-        kwargs: dict[str, Any] = {"echo": echo}
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "json_serializer": json_columns.dumps,
+            "json_deserializer": json_columns.loads,
+        }
         if self.is_sqlite:
             # One connection: SQLite has one writer per file anyway, and tasks queue for it
             # in the pool instead of spinning in SQLite's busy handler (which measured a
