@@ -401,3 +401,29 @@ def test_stan_counter_wraps() -> None:
     assert counter.next() == "000001"
     counter._last = 999_998
     assert [counter.next(), counter.next(), counter.next()] == ["999999", "000001", "000002"]
+
+
+async def test_a_request_that_finds_no_free_connection_in_time_is_never_sent(
+    sim: IssuerSimulator,
+) -> None:
+    """With every connection busy (one, waiting on a card the issuer never answers), the
+    next request waits at most the connect timeout and fails as unreachable, unsent."""
+    connector = Iso8583Connector(settings_for(sim.port, timeout=1.5, pool_size=1))
+    try:
+        busy = asyncio.create_task(connector.authorize(make_request(NO_ANSWER_CARD)))
+        for _ in range(200):  # until the issuer has it (at most 2 s)
+            if sim.authorizations:
+                break
+            await asyncio.sleep(0.01)
+        assert sim.authorizations
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(IssuerUnreachable):
+            await connector.authorize(make_request("4242424242424242"))
+        assert 0.4 < asyncio.get_running_loop().time() - started < 1.2  # connect timeout 0.5
+        assert len(sim.authorizations) == 1  # the second never reached the issuer
+        with pytest.raises(IssuerTimeout):
+            await busy
+        reply = await connector.authorize(make_request("4242424242424242"))
+        assert reply.response_code == "00"  # the slot is free again
+    finally:
+        await connector.close()

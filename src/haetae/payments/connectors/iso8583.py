@@ -171,11 +171,14 @@ class Iso8583Connector:
             raise IssuerUnreachable("connector is closed")
         # Waiting for a free connection is bounded like connecting: a request that waited
         # longer was never sent, and must not go out late after the gateway gave up on it.
-        try:
-            async with asyncio.timeout(self._settings.connect_timeout_seconds):
-                await self._slots.acquire()
-        except TimeoutError as exc:
-            raise IssuerUnreachable("no free connection to the issuer in time") from exc
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(self._settings.connect_timeout_seconds):
+                    await self._slots.acquire()
+            except TimeoutError as exc:
+                raise IssuerUnreachable("no free connection to the issuer in time") from exc
+        else:  # a free slot: taken at once, without arming a timer
+            await self._slots.acquire()
         try:
             conn = await self._checkout()
             healthy = False
