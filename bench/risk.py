@@ -1162,8 +1162,10 @@ def _render_speed(args: argparse.Namespace, model: DemoModel, s: Speed) -> Part:
         f"collection of them takes **{s.full_gc_ms:,.0f} ms** of CPU, which the events it "
         "would land in would wait for. Once start-up is done the heap is frozen "
         f"(`haetae.services.settle_heap`): a full collection then takes "
-        f"{s.full_gc_frozen_ms:,.0f} ms. The young generations are collected every few hundred "
-        "allocations. " + "; ".join(_gc_line(label, t) for label, t in rows) + ".",
+        f"{s.full_gc_frozen_ms:,.0f} ms, and the young generation is collected every "
+        f"{gc.get_threshold()[0]:,} allocations. "
+        + "; ".join(_gc_line(label, t) for label, t in rows)
+        + ".",
     ]
     check = (
         "every decision stored"
