@@ -123,8 +123,22 @@ def clock() -> Clock:
     return Clock()
 
 
+# The issuer simulator runs on the tests' own event loop, so anything that stalls the loop
+# (a full collection, a slow PostgreSQL commit) delays its answers too. A short timeout made
+# ordinary payments fail as "issuer_timeout" now and then; only tests that wait for a
+# timeout to pass ask for one (``@pytest.mark.issuer_timeout(0.5)``).
+ISSUER_TIMEOUT_SECONDS = 5.0
+
+
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, issuer_sim: IssuerSimulator) -> Settings:
+def settings(
+    request: pytest.FixtureRequest,
+    database_url: str,
+    tmp_path: Path,
+    issuer_sim: IssuerSimulator,
+) -> Settings:
+    marker = request.node.get_closest_marker("issuer_timeout")
+    timeout = float(marker.args[0]) if marker else ISSUER_TIMEOUT_SECONDS
     return Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
@@ -132,7 +146,10 @@ def settings(database_url: str, tmp_path: Path, issuer_sim: IssuerSimulator) -> 
         fingerprint_key=base64.b64encode(os.urandom(32)).decode(),
         issuers=[
             IssuerSettings(
-                name="sim", port=issuer_sim.port, timeout_seconds=0.5, connect_timeout_seconds=0.5
+                name="sim",
+                port=issuer_sim.port,
+                timeout_seconds=timeout,
+                connect_timeout_seconds=2.0,
             )
         ],
         idempotency_wait_seconds=5.0,

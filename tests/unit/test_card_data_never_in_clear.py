@@ -110,6 +110,7 @@ def restore_logging() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("restore_logging")
+@pytest.mark.issuer_timeout(0.5)  # one card is never answered: its timeout is waited out
 async def test_no_card_data_in_database_logs_or_events(
     client: httpx.AsyncClient,
     services: Services,

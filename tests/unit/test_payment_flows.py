@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from haetae.config import IssuerSettings
@@ -146,6 +147,7 @@ async def test_cancel_reverses_at_the_issuer(
     assert issuer_sim.balance(card) == before
 
 
+@pytest.mark.issuer_timeout(0.5)
 async def test_timeout_fails_the_payment_and_reverses_it(
     client: httpx.AsyncClient, services: Services, issuer_sim: IssuerSimulator
 ) -> None:
