@@ -166,7 +166,7 @@ def bench_settings(data_dir: Path, db_path: Path, **channels: str) -> Settings:
 
 
 async def _seed(settings: Settings, n: int, channels_of: Callable[[int], tuple[str, ...]]) -> None:
-    services = build_services(settings)
+    services = build_services(settings, scores=False)
     now = datetime.now(UTC)
     try:
         async with services.db.transaction() as session:
@@ -320,7 +320,7 @@ async def _drain(
 ) -> None:
     """Drain in this process; with ``others`` (workers in processes of their own, waiting
     for the ``go`` file), all of them at once, timed until the last one is done."""
-    services: Services = build_services(settings)
+    services: Services = build_services(settings, scores=False)
     settle_heap()  # as `haetae notify-worker` does after start-up
     engine = services.db.engine.sync_engine
 
@@ -473,7 +473,7 @@ def _other_worker(
     settings = bench_settings(folder / f"data-{n}", Path(db_path), **channels)
 
     async def work() -> tuple[int, float]:
-        services = build_services(settings)
+        services = build_services(settings, scores=False)  # as `haetae notify-worker`
         settle_heap()
         try:
             await asyncio.to_thread(_ready_then_wait, folder, n)

@@ -299,7 +299,7 @@ def notify_worker() -> None:
     upgrade(settings.effective_database_url)
 
     async def _run() -> None:
-        services = build_services(settings)
+        services = build_services(settings, scores=False)  # it sends; it never decides
         settle_heap()
         try:
             await asyncio.gather(

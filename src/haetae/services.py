@@ -155,7 +155,10 @@ def build_services(
     clock: Callable[[], datetime] = utcnow,
     risk: RiskEngine | None = None,
     connector_factory: Callable[..., IssuerConnector] = Iso8583Connector,
+    scores: bool = True,
 ) -> Services:
+    """Everything, wired. ``scores=False`` is for processes that never decide (the
+    notification worker): no model is loaded, so none is missed in their logs."""
     db = Database(settings.effective_database_url)
     bus = InProcessBus()
     relay = OutboxRelay(db, bus, poll_seconds=settings.outbox_poll_seconds)
@@ -184,7 +187,7 @@ def build_services(
     fraud = RiskService(
         store=build_feature_store(settings),
         rules=rules,
-        scorer=load_scorer(settings.effective_models_dir),
+        scorer=load_scorer(settings.effective_models_dir) if scores else None,
         writer=GroupCommitWriter(db),
         catalog=texts,
         clock=clock,
