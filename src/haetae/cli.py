@@ -359,7 +359,13 @@ def serve(
             for line in lines:  # unwrapped, so that a key can be copied whole
                 console.print(line, soft_wrap=True, highlight=False)
         config = uvicorn.Config(
-            create_app(settings, services), host=host, port=port, log_config=None, access_log=False
+            create_app(settings, services),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.trusted_proxies,  # whose X-Forwarded-For to believe
         )
         try:
             await uvicorn.Server(config).serve()

@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     rate_limit_service: str = "5000/second"
     rate_limit_failed_auth: str = "30/minute"
     rate_limit_storage: str = "async+memory://"
+    # Proxies (addresses or networks, comma-separated; "*" for any) whose X-Forwarded-For
+    # names the client. Behind a load balancer on another host, leaving it out would make
+    # every client one address, so that one client's failed keys lock out all of them.
+    trusted_proxies: str = "127.0.0.1"
     outbox_poll_seconds: float = 0.5
 
     # Joint response with affiliate institutions (haetae.consortium; institution_code above

@@ -3,7 +3,14 @@ client address for failed authentications (a client guessing keys is locked out)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -79,3 +86,58 @@ def test_a_malformed_limit_setting_is_named() -> None:
     with pytest.raises(ValueError, match="HAETAE_RATE_LIMIT_MERCHANT"):
         RateLimits(RateLimitSettings(merchant="lots"))
     RateLimits(RateLimitSettings(failed_auth=""))  # empty: no limit
+
+
+@contextlib.contextmanager
+def _serve(tmp_path: Path, trusted_proxies: str) -> Iterator[str]:
+    """``haetae serve`` (uvicorn, as deployed) allowing 2 failed authentications a minute."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "HAETAE_DATA_DIR": str(tmp_path / trusted_proxies.replace("/", "_")),
+        "HAETAE_DATABASE_URL": "",
+        "HAETAE_RATE_LIMIT_FAILED_AUTH": "2/minute",
+        "HAETAE_TRUSTED_PROXIES": trusted_proxies,
+        "HAETAE_FEATURE_REPLAY_DAYS": "0",
+        "HAETAE_LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "haetae.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, "the server exited"
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def _wrong_key_from(base: str, client_address: str) -> int:
+    headers = {"Authorization": "Bearer wrong", "X-Forwarded-For": client_address}
+    return httpx.get(f"{base}/v1/risk/reviews", headers=headers, timeout=5).status_code
+
+
+def test_behind_a_trusted_proxy_each_client_is_limited_on_its_own(tmp_path: Path) -> None:
+    """The proxy here is loopback. Trusted, the X-Forwarded-For address is the client's:
+    one client spends its failures, another is still heard. Not trusted, every client is the
+    proxy's address, and one client's failures lock out the other too."""
+    with _serve(tmp_path, "127.0.0.1") as base:
+        assert [_wrong_key_from(base, "203.0.113.1") for _ in range(3)] == [401, 401, 429]
+        assert _wrong_key_from(base, "203.0.113.2") == 401
+    with _serve(tmp_path, "192.0.2.10") as base:
+        assert [_wrong_key_from(base, "203.0.113.1") for _ in range(3)] == [401, 401, 429]
+        assert _wrong_key_from(base, "203.0.113.2") == 429
