@@ -32,12 +32,12 @@ from haetae.notify.channels.http_provider import HttpProviderChannel
 from haetae.notify.channels.smtp import SmtpChannel
 from haetae.notify.dispatcher import Dispatcher, DispatchSettings
 from haetae.notify.templates import NoticeTemplates
-from haetae.payments.challenge import PendingCards
 from haetae.payments.connectors.base import IssuerConnector
 from haetae.payments.connectors.iso8583 import Iso8583Connector
 from haetae.payments.housekeeping import PaymentHousekeeper
 from haetae.payments.idempotency import IdempotencyKeys
 from haetae.payments.issuers import Issuer, IssuerRouter
+from haetae.payments.pending_cards import MemoryPendingCards, PendingCards, RedisPendingCards
 from haetae.payments.recovery import PaymentRecovery
 from haetae.payments.reversals import ReversalWorker
 from haetae.payments.service import PaymentService
@@ -80,6 +80,7 @@ class Services:
     issuers: IssuerRouter
     reversals: ReversalWorker
     payments: PaymentService
+    pending_cards: PendingCards
     housekeeper: PaymentHousekeeper
     templates: NoticeTemplates
     channels: dict[str, Channel]
@@ -145,6 +146,7 @@ class Services:
         await self.reversals.stop()
         await self.relay.stop()
         await self.issuers.close()
+        await self.pending_cards.close()
         await self.bus.close()
         await self.db.dispose()
 
@@ -170,7 +172,7 @@ def build_services(
         [Issuer(issuer, connector_factory(issuer)) for issuer in settings.issuer_list()]
     )
     reversals = ReversalWorker(db, router, clock=clock)
-    pending_cards = PendingCards()
+    pending_cards = build_pending_cards(settings, card_secrets)
     templates = NoticeTemplates()
     idempotency = IdempotencyKeys(
         db,
@@ -265,6 +267,7 @@ def build_services(
         issuers=router,
         reversals=reversals,
         payments=payments,
+        pending_cards=pending_cards,
         housekeeper=PaymentHousekeeper(recovery, reversals, idempotency, clock=clock),
         templates=templates,
         channels=channels,
@@ -308,6 +311,15 @@ def build_feature_store(settings: Settings) -> FeatureStore:
     if settings.redis_url:
         return RedisFeatureStore.from_url(settings.redis_url)
     return InProcessFeatureStore()
+
+
+def build_pending_cards(settings: Settings, secrets: CardSecrets) -> PendingCards:
+    """In this process by default; encrypted in Redis when ``HAETAE_REDIS_URL`` is set, so
+    that a step-up started on one API process can be completed on another."""
+    if settings.redis_url:
+        key = secrets.encryption_key("pending-cards")
+        return RedisPendingCards.from_url(settings.redis_url, key)
+    return MemoryPendingCards()
 
 
 def load_scorer(models_dir: Path) -> Scorer | None:

@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from haetae.catalog import Catalog, Locale
 from haetae.db.engine import Database
-from haetae.payments.challenge import PendingCards
 from haetae.payments.idempotency import IdempotencyKeys, StoredResponse, find_by_payment
 from haetae.payments.issuers import IssuerRouter, stuck_before
 from haetae.payments.models import Payment, PaymentChallenge
 from haetae.payments.outcomes import add_payment_event, fail, result_of
+from haetae.payments.pending_cards import PendingCards
 
 log = structlog.get_logger(__name__)
 
@@ -88,7 +88,7 @@ class PaymentRecovery:
                 if payment.status == "challenge_required":
                     fail(payment, "failed", "challenge_expired", None)
                     add_payment_event(session, payment, now)
-            self._pending.discard(payment_id)
+            await self._pending.discard(payment_id)
         return len(expired)
 
     async def _complete_key_of(self, session: AsyncSession, payment: Payment) -> None:

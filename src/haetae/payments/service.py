@@ -22,7 +22,7 @@ from haetae.merchants.models import Merchant
 from haetae.notify.notices import send_notice
 from haetae.notify.templates import NoticeTemplates
 from haetae.payments import metrics, repository
-from haetae.payments.challenge import PendingCards, code_hash, new_code, step_up_result
+from haetae.payments.challenge import code_hash, new_code, step_up_result
 from haetae.payments.connectors.base import (
     AuthorizationRequest,
     CardDetails,
@@ -43,6 +43,7 @@ from haetae.payments.issuers import IssuerRouter, new_rrn
 from haetae.payments.maintenance import maintenance_ends_at
 from haetae.payments.models import Payment, PaymentChallenge
 from haetae.payments.outcomes import PaymentResult, add_payment_event, fail, result_of
+from haetae.payments.pending_cards import PendingCards
 from haetae.payments.responses import PUBLIC_STATUS, payment_out
 from haetae.payments.reversals import ReversalWorker
 from haetae.payments.schemas import PaymentCreate, PaymentOut
@@ -337,7 +338,7 @@ class PaymentService:
         result = await self._finish(attempt, extra=_also, challenge=challenge)
         if result.body.status == "challenge_required":
             # Held only once the step-up is on record (not for a retry that replayed).
-            self._pending.put(payment.id, card, ttl)
+            await self._pending.put(payment.id, card, ttl)
         return result
 
     async def complete_challenge(
@@ -351,7 +352,7 @@ class PaymentService:
             if self._clock() >= challenge.expires_at:
                 challenge.status = "failed"
                 fail(payment, "failed", "challenge_expired", None)
-                self._pending.discard(payment.id)
+                await self._pending.discard(payment.id)
                 add_payment_event(session, payment, self._clock())
                 return result_of(payment, self._catalog, locale)
             expected = code_hash(self._otp_key, payment.id, otp.strip())
@@ -360,7 +361,7 @@ class PaymentService:
                 if challenge.attempts >= challenge.max_attempts:
                     challenge.status = "failed"
                     fail(payment, "failed", "authentication_failed", "otp")
-                    self._pending.discard(payment.id)
+                    await self._pending.discard(payment.id)
                     add_payment_event(session, payment, self._clock())
                     return result_of(payment, self._catalog, locale)
                 body = payment_out(payment, self._catalog, locale, challenge=challenge)
@@ -376,7 +377,7 @@ class PaymentService:
             # Stamped now, so that recovery does not take the claim for an old, stuck call.
             payment.transmitted_at = self._clock()
         attempt.stored_status = payment.status
-        card = self._pending.take(payment.id)
+        card = await self._pending.take(payment.id)
         if card is None:
             fail(payment, "failed", "challenge_expired", None)
             return await self._finish(attempt)

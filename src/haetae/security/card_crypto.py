@@ -15,7 +15,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 
 from haetae.config import Settings
@@ -90,6 +92,13 @@ class CardSecrets:
         """A key of its own for each other keyed hash (step-up codes, request bodies), so
         that no value hashed for one purpose can be matched against another's."""
         return hmac.new(self.fingerprint_key, f"haetae:{purpose}".encode(), hashlib.sha256).digest()
+
+    def encryption_key(self, purpose: str) -> bytes:
+        """An AES-256 key of its own for each purpose, derived from the master key (HKDF),
+        for data that is encrypted outside the vault (step-up cards waiting in Redis)."""
+        return HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=f"haetae:{purpose}".encode()
+        ).derive(self.master_key)
 
     def wrap(self, data_key: bytes) -> bytes:
         return aes_key_wrap(self.master_key, data_key)
