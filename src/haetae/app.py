@@ -123,3 +123,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one of several API processes (``haetae serve --workers N``): each builds
+    its own services from the environment, as ``serve`` does for one."""
+    from haetae.logging import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    return create_app(settings)

@@ -317,6 +317,12 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     demo: Annotated[bool, typer.Option(help="Seed demo data and run the issuer simulator")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="API processes on one port (PostgreSQL and Redis only; see operations)"
+        ),
+    ] = 1,
 ) -> None:
     """Start the API and console (and, with --demo, demo data and the issuer simulator)."""
     import uvicorn
@@ -330,7 +336,26 @@ def serve(
     if demo:
         settings = settings.model_copy(update={"demo": True})
     configure_logging(settings.log_level, json=settings.log_json)
+    if workers > 1:
+        refusal = _why_not_several_processes(settings)
+        if refusal:
+            console.print(f"[red]--workers {workers}: {refusal}[/red]")
+            raise typer.Exit(2)
     upgrade(settings.effective_database_url)
+    if workers > 1:
+        # Each process builds its own services from the environment (app.create_worker_app).
+        uvicorn.run(
+            "haetae.app:create_worker_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.trusted_proxies,
+        )
+        return
     if demo:
         _ensure_demo_model(settings)
     services = build_services(settings)  # Services.start settles the heap
@@ -424,6 +449,30 @@ def _register_domain_commands() -> None:
 
 
 _register_domain_commands()
+
+
+def _why_not_several_processes(settings: Settings) -> str | None:
+    """What several API processes would get wrong with these settings, if anything."""
+    from haetae.db.engine import is_sqlite
+
+    if settings.demo:
+        return "the demo runs in one process (its issuer simulator and data live there)"
+    if is_sqlite(settings.effective_database_url):
+        return (
+            "SQLite has one writer per file: several API processes need PostgreSQL "
+            "(HAETAE_DATABASE_URL=postgresql://...)"
+        )
+    if not settings.redis_url:
+        return (
+            "each process would keep its own feature history and step-up cards: set "
+            "HAETAE_REDIS_URL so that they share them"
+        )
+    if "redis" not in settings.rate_limit_storage:
+        return (
+            "each process would count rate limits on its own (N times the limit): set "
+            "HAETAE_RATE_LIMIT_STORAGE=async+redis://..."
+        )
+    return None
 
 
 def _run_until_interrupted(main: Coroutine[Any, Any, None]) -> None:
