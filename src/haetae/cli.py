@@ -342,19 +342,17 @@ def serve(
             console.print(f"[red]--workers {workers}: {refusal}[/red]")
             raise typer.Exit(2)
     upgrade(settings.effective_database_url)
+    server_options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": None,  # ours (structlog), set up above
+        "access_log": False,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.trusted_proxies,  # whose X-Forwarded-For to believe
+    }
     if workers > 1:
         # Each process builds its own services from the environment (app.create_worker_app).
-        uvicorn.run(
-            "haetae.app:create_worker_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_config=None,
-            access_log=False,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.trusted_proxies,
-        )
+        uvicorn.run("haetae.app:create_worker_app", factory=True, workers=workers, **server_options)
         return
     if demo:
         _ensure_demo_model(settings)
@@ -383,15 +381,7 @@ def serve(
             ]
             for line in lines:  # unwrapped, so that a key can be copied whole
                 console.print(line, soft_wrap=True, highlight=False)
-        config = uvicorn.Config(
-            create_app(settings, services),
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.trusted_proxies,  # whose X-Forwarded-For to believe
-        )
+        config = uvicorn.Config(create_app(settings, services), **server_options)
         try:
             await uvicorn.Server(config).serve()
         finally:

@@ -36,6 +36,18 @@ def _other_process_can_write(path: str) -> bool:
         other.close()
 
 
+def _stored_rows(path: str, table: str, *ids: str) -> list[dict[str, object]]:
+    """The rows with these ids as SQLite holds them, by column name ({} for a missing one)."""
+    stored = sqlite3.connect(path)
+    try:
+        cursor = stored.execute(f"SELECT * FROM {table} LIMIT 0")
+        names = [d[0] for d in cursor.description]
+        rows = [stored.execute(f"SELECT * FROM {table} WHERE id = ?", (i,)).fetchone() for i in ids]
+    finally:
+        stored.close()
+    return [dict(zip(names, row, strict=True)) if row else {} for row in rows]
+
+
 async def test_reads_leave_the_write_lock_to_others_and_writes_take_it(tmp_path: Path) -> None:
     path = str(tmp_path / "lock.db")  # SQLite's file lock, whatever the suite runs on
     upgrade(f"sqlite:///{path}")
@@ -137,19 +149,16 @@ async def test_rows_written_through_the_driver_are_stored_as_sqlalchemy_stores_t
     finally:
         await db.dispose()
 
+    a, b = _stored_rows(path, "risk_decisions", "rsk-a", "rsk-b")
     stored = sqlite3.connect(path)
     try:
-        a, b = (
-            stored.execute("SELECT * FROM risk_decisions WHERE id = ?", (i,)).fetchone()
-            for i in ("rsk-a", "rsk-b")
-        )
         events = stored.execute(
             "SELECT topic, published_at, attempts, next_attempt_at, dead_at, payload"
             " FROM outbox_events ORDER BY seq"
         ).fetchall()
     finally:
         stored.close()
-    assert a[0] != b[0] and a[1:] == b[1:]  # only the ids differ
+    assert a.pop("id") != b.pop("id") and a == b  # only the ids differ
     assert len(events) == 2
     first, second = events
     assert first[:5] == second[:5] == ("risk.decided", None, 0, None, None)  # defaults too
@@ -219,19 +228,9 @@ async def test_payment_writes_through_the_driver_store_what_a_session_stores(
     finally:
         await db.dispose()
 
-    stored = sqlite3.connect(path)
-    try:
-        a, b = (
-            stored.execute("SELECT * FROM payments WHERE id = ?", (i,)).fetchone()
-            for i in ("pay-a", "pay-b")
-        )
-        names = [d[0] for d in stored.execute("SELECT * FROM payments").description]
-        left = stored.execute("SELECT count(*) FROM payments WHERE id = 'pay-c'").fetchone()
-    finally:
-        stored.close()
-    row_a, row_b = dict(zip(names, a, strict=True)), dict(zip(names, b, strict=True))
+    row_a, row_b = _stored_rows(path, "payments", "pay-a", "pay-b")
+    assert _stored_rows(path, "payments", "pay-c") == [{}]  # rolled back
     for row in (row_a, row_b):
         assert row.pop("id") in ("pay-a", "pay-b")
         assert row.pop("updated_at") > "2026-12-07 05:00:01"  # onupdate: stamped when written
     assert row_a == row_b and row_a["status"] == "approved" and row_a["approval_code"] == "A1"
-    assert left == (0,)
