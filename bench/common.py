@@ -155,6 +155,18 @@ def cpu_seconds(pid: int) -> float:
     return _stat_cpu(Path(f"/proc/{pid}/stat"))
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and of its living descendants (uvicorn's workers under their
+    supervisor): ``/proc/<pid>/task/<tid>/children``."""
+    total = cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                with contextlib.suppress(OSError):
+                    total += tree_cpu_seconds(int(child))
+    return total
+
+
 def thread_cpu_seconds(pid: int, tid: int) -> float:
     """User + system CPU time of one thread of a process (the main thread: tid = pid)."""
     return _stat_cpu(Path(f"/proc/{pid}/task/{tid}/stat"))

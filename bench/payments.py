@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import redis
+import sqlalchemy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -58,6 +61,7 @@ from common import (
     self_cpu_seconds,
     start_child,
     thread_cpu_seconds,
+    tree_cpu_seconds,
     wait_for_http,
     wait_for_port,
 )
@@ -233,6 +237,10 @@ class RunConfig:
     pinned: bool = False  # server alone on CPU 0; simulator and load generator on CPU 1
     profile: bool = False  # py-spy attached to the server during the measured window
     wrapper: bool = False  # server started by SERVER_WRAPPER (counts SQL statements)
+    # Scale-out (print-only; see --workers): PostgreSQL, Redis and several API processes.
+    database_url: str = ""
+    redis_url: str = ""
+    workers: int = 1
 
 
 @dataclass
@@ -290,6 +298,18 @@ class Stack:
         )
         self.children: list[Child] = []
         self.key = ""
+        self.schema = ""
+        if config.database_url:  # a schema of its own, dropped with the stack
+            self.schema = f"bench_{uuid.uuid4().hex[:12]}"
+            with _pg_engine(config.database_url).begin() as connection:
+                connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{self.schema}"'))
+            sep = "&" if "?" in config.database_url else "?"
+            url = f"{config.database_url}{sep}options=-csearch_path%3D{self.schema}"
+            self.env["HAETAE_DATABASE_URL"] = url
+        if config.redis_url:  # a database the caller gave us to empty
+            redis.Redis.from_url(config.redis_url).flushdb()
+            self.env["HAETAE_REDIS_URL"] = config.redis_url
+            self.env["HAETAE_RATE_LIMIT_STORAGE"] = f"async+{config.redis_url}"
 
     def _pin(self, cpu: int, argv: list[str]) -> list[str]:
         if self.config.pinned:
@@ -324,6 +344,8 @@ class Stack:
             argv.append(str(self.counts_path))
         else:
             argv = [*cli, "serve", "--port", str(self.http_port)]
+            if self.config.workers > 1:
+                argv += ["--workers", str(self.config.workers)]
         server = start_child("server", self._pin(0, argv), env=self.env, log_dir=self.dir, cwd=ROOT)
         self.children.append(server)
         wait_for_http(f"http://127.0.0.1:{self.http_port}/healthz", server)
@@ -334,8 +356,15 @@ class Stack:
     def stop(self) -> None:
         for child in reversed(self.children):
             child.stop()
+        if self.schema:
+            with _pg_engine(self.config.database_url).begin() as connection:
+                connection.execute(sqlalchemy.text(f'DROP SCHEMA "{self.schema}" CASCADE'))
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _pg_engine(url: str) -> sqlalchemy.Engine:
+    return sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
 
 
 def _check(case: CardCase, status: int, raw: bytes) -> str | None:
@@ -424,7 +453,8 @@ def run_once(config: RunConfig, *, keep: bool) -> RunResult:
 
         def sample(mark: str) -> None:
             marks[mark] = {
-                "server": cpu_seconds(server.pid),
+                # with several workers: theirs and their supervisor's together
+                "server": tree_cpu_seconds(server.pid),
                 "server event loop": thread_cpu_seconds(server.pid, server.pid),
                 "issuer-sim": cpu_seconds(sim.pid),
                 "load generator": self_cpu_seconds(),
@@ -838,7 +868,15 @@ def main() -> int:
         help="diagnostic run (py-spy, SQL counts): auto = only when the target is missed",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
+    scale = parser.add_argument_group(
+        "scale-out (print only: the section is about the embedded default)"
+    )
+    scale.add_argument("--database-url", default="", help="postgresql://... (a schema per run)")
+    scale.add_argument("--redis-url", default="", help="redis://.../N: a database it may empty")
+    scale.add_argument("--workers", type=int, default=1, help="API processes (haetae serve)")
     args = parser.parse_args()
+    if args.database_url or args.redis_url or args.workers > 1:
+        args.no_write, args.no_pinned, args.profile = True, True, "never"
 
     main_name, low_name = f"c={args.concurrency}", f"c={LOW_CONCURRENCY}"
     labels = {
@@ -848,9 +886,14 @@ def main() -> int:
         "profiled": f"concurrency {args.concurrency}, diagnostic run (py-spy attached; "
         "not a benchmark figure)",
     }
-    plan = [RunConfig(main_name, args.concurrency, args.seconds, args.warmup)]
+    scale_out = {
+        "database_url": args.database_url,
+        "redis_url": args.redis_url,
+        "workers": args.workers,
+    }
+    plan = [RunConfig(main_name, args.concurrency, args.seconds, args.warmup, **scale_out)]
     if args.concurrency != LOW_CONCURRENCY:
-        plan.append(RunConfig(low_name, LOW_CONCURRENCY, args.seconds, args.warmup))
+        plan.append(RunConfig(low_name, LOW_CONCURRENCY, args.seconds, args.warmup, **scale_out))
     extra_warmup = min(args.warmup, 2.0)
     runs: dict[str, list[RunResult]] = defaultdict(list)
     started = time.monotonic()
