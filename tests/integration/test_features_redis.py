@@ -112,3 +112,36 @@ def test_unreachable_redis_raises() -> None:
     store = RedisFeatureStore.from_url("redis://127.0.0.1:1/0", timeout=0.2)
     with pytest.raises(redis.ConnectionError):
         store.features(_event("login", 0))
+
+
+def test_sums_kept_in_redis_equal_sums_recomputed_whatever_the_order(
+    client: redis.Redis, prefix: str
+) -> None:
+    """The window sums move forward incrementally; a late event drops them and a read for
+    an earlier time computes from the stored events. Either way the values are those of a
+    store that got the same events at once and computes them fresh at each probe."""
+    times = [0, 10, 20, 5, 40, 30, 75, 61, 200, 24 * 60 + 3, 24 * 60 + 1]  # minutes
+    events = [
+        _event(
+            "payment",
+            minutes,
+            card_id="k1",
+            terminal_id="t1",
+            device_id=f"d{n % 3}",
+            amount=1_000 * (n + 1),
+            approved=n % 2 == 0,
+        )
+        for n, minutes in enumerate(times)
+    ]
+    kept = RedisFeatureStore(client, prefix=f"{prefix}:kept")
+    for row in events:  # written as they come, read after each (the sums move)
+        kept.update(row)
+        kept.features(_event("payment", 24 * 60 + 5, card_id="k1", terminal_id="t1"))
+    probes = [24 * 60 + 5, 24 * 60 + 30, 2 * 24 * 60, 24 * 60 + 2, 9 * 24 * 60]
+    for n, minutes in enumerate(probes):
+        fresh = RedisFeatureStore(client, prefix=f"{prefix}:fresh{n}")
+        for row in events:
+            fresh.update(row)  # each write is in order or rebuilds: no read in between
+        probe = _event("payment", minutes, card_id="k1", terminal_id="t1", device_id="d1")
+        client.delete(*client.scan_iter(match=f"{prefix}:fresh{n}:*:win"))  # computed anew
+        assert kept.features(probe) == fresh.features(probe), minutes

@@ -26,9 +26,11 @@ from datetime import timedelta
 from typing import Any
 
 import redis
+from redis.commands.core import Script
 
 from haetae.risk.features.definitions import FEATURES, Feature
 from haetae.risk.features.plan import Track, build_tracks, event_features, ratio_features
+from haetae.risk.features.redis_windows import WINDOWS_LUA
 from haetae.risk.features.rowops import (
     MICROSECOND,
     Row,
@@ -67,16 +69,30 @@ class _RedisTrack:
             j for j, (k, _) in enumerate(track.distincts) if k in self.forever
         ]
         self.wants_hash = bool(self.forever) or track.wants_last
+        # What the window script (``redis_windows``) needs to know of this track.
+        distinct_lengths = [self.lengths[k] for k, _ in track.distincts]
+        self.spec: list[str | int] = [
+            self.delay,
+            len(self.lengths),
+            *(-1 if length is None else length for length in self.lengths),
+            len(self.measure_fns),
+            len(distinct_lengths),
+            *(-1 if length is None else length for length in distinct_lengths),
+        ]
+        self.finite = [k for k, length in enumerate(self.lengths) if length is not None]
+
+    def window_keys(self, base: str) -> list[str]:
+        return [base, f"{base}:win", *(f"{base}:d{j}" for j in range(len(self.track.distincts)))]
 
     def redis_key(self, key: Hashable) -> str:
         text = _SEPARATOR.join(key) if isinstance(key, tuple) else str(key)
         return f"{self.prefix}:{text}"
 
-    def queue_reads(self, pipe: Any, base: str, now: int) -> int:
+    def queue_reads(self, pipe: Any, script: Script, base: str, now: int) -> int:
         """Queue the commands that read a key's state; returns how many."""
         queued = 0
         if self.longest is not None:
-            pipe.zrangebyscore(base, f"({now - self.longest}", "+inf")
+            script(keys=self.window_keys(base), args=["read", now, *self.spec], client=pipe)
             queued += 1
         if self.wants_hash:
             pipe.hgetall(f"{base}:all")
@@ -88,39 +104,32 @@ class _RedisTrack:
 
     def values(self, replies: list[Any], now: int, out: dict[str, Value]) -> None:
         replies = list(replies)
-        members = replies.pop(0) if self.longest is not None else []
+        windowed = [int(n) for n in replies.pop(0)] if self.longest is not None else []
         stored = _text_dict(replies.pop(0)) if self.wants_hash else {}
         width = len(self.measure_fns)
         sums = [[0] * width for _ in self.lengths]
-        seen: list[set[Any]] = [set() for _ in self.track.distincts]
+        for i, k in enumerate(self.finite):  # the script's sums, window by window
+            sums[k] = windowed[i * width : (i + 1) * width]
         for k in self.forever:
             sums[k] = [int(stored.get(f"s{j}", 0)) for j in range(width)]
-        for member in members:
-            _, at, measures, values = json.loads(member)
-            matured = not self.delay or at + self.delay <= now  # as the pending deque
-            for k, length in enumerate(self.lengths):
-                if length is not None and matured and now < at + self.delay + length:
-                    window = sums[k]
-                    for j, measure in enumerate(measures):
-                        window[j] += measure
-            for j, (k, _) in enumerate(self.track.distincts):
-                length = self.lengths[k]
-                if length is not None and now < at + length and values[j] is not None:
-                    seen[j].add(values[j])
-        counters: list[Sized] = list(seen)
+        counts = windowed[len(self.finite) * width :]
+        counters: list[Sized] = [range(n) for n in counts]  # only their sizes are read
         for j in self.forever_distincts:
-            counters[j] = range(int(replies.pop(0)))  # only its size is read
+            counters[j] = range(int(replies.pop(0)))
         last = int(stored["last"]) if "last" in stored else None
         read(self.readers, sums, counters, last, now, out)
 
-    def queue_writes(self, pipe: Any, base: str, row: Row, now: int, ttl: timedelta) -> None:
+    def queue_writes(
+        self, pipe: Any, script: Script, base: str, row: Row, now: int, ttl: timedelta
+    ) -> None:
         measures = [fn(row) for fn in self.measure_fns]
         values = [row.get(c) for c in self.distinct_columns]
         if self.longest is not None:
             uid = row.get("event_id") or uuid.uuid4().hex
-            pipe.zadd(base, {_member(uid, now, measures, values): now})
-            pipe.zremrangebyscore(base, "-inf", now - self.longest)
-            pipe.pexpire(base, (self.longest + _SLACK // MICROSECOND) // 1000)
+            kept_ms = (self.longest + _SLACK // MICROSECOND) // 1000
+            member = _member(uid, now, measures, values)
+            args: list[str | int] = ["write", now, *self.spec, member, kept_ms, self.longest]
+            script(keys=self.window_keys(base), args=args, client=pipe)
         if self.wants_hash:
             for j, measure in enumerate(measures):
                 if self.forever and measure:
@@ -147,6 +156,7 @@ class _RedisTrack:
                 with client.pipeline(transaction=True) as pipe:
                     pipe.zrem(base, member)
                     pipe.zadd(base, {_member(uid, at, measures, values): at})
+                    pipe.delete(f"{base}:win")  # the sums are rebuilt by the next read
                     pipe.execute()
 
 
@@ -173,6 +183,7 @@ class RedisFeatureStore:
         history_ttl: timedelta = timedelta(days=400),
     ) -> None:
         self._client = client
+        self._script = client.register_script(WINDOWS_LUA)
         self._tracks = [_RedisTrack(track, prefix) for track in build_tracks(features)]
         self._event = event_features(features)
         self._ratios = ratio_features(features)
@@ -217,7 +228,8 @@ class RedisFeatureStore:
             if key is None:
                 plan.append((track, -1))
             else:
-                plan.append((track, track.queue_reads(pipe, track.redis_key(key), now)))
+                base = track.redis_key(key)
+                plan.append((track, track.queue_reads(pipe, self._script, base, now)))
         return plan
 
     def _queue_writes(self, pipe: Any, row: Row) -> None:
@@ -228,7 +240,8 @@ class RedisFeatureStore:
                 continue
             key = track.key(row)
             if key is not None:
-                track.queue_writes(pipe, track.redis_key(key), row, now, self._ttl)
+                base = track.redis_key(key)
+                track.queue_writes(pipe, self._script, base, row, now, self._ttl)
 
     def _values(
         self, row: Row, plan: list[tuple[_RedisTrack, int]], replies: list[Any]
