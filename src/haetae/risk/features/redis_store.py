@@ -22,11 +22,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Hashable, Sized
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import redis
-from redis.commands.core import Script
 
 from haetae.risk.features.definitions import FEATURES, Feature
 from haetae.risk.features.plan import Track, build_tracks, event_features, ratio_features
@@ -44,6 +44,8 @@ from haetae.risk.features.rowops import (
     ratio_values,
     read,
 )
+
+WindowCall = tuple[list[str], list[str | int]]  # a track key's keys and script arguments
 
 _SEPARATOR = "\x1f"  # between the parts of a composite entity key
 _SLACK = timedelta(days=1)  # kept past the longest window, for late readers
@@ -88,12 +90,12 @@ class _RedisTrack:
         text = _SEPARATOR.join(key) if isinstance(key, tuple) else str(key)
         return f"{self.prefix}:{text}"
 
-    def queue_reads(self, pipe: Any, script: Script, base: str, now: int) -> int:
-        """Queue the commands that read a key's state; returns how many."""
+    def queue_reads(self, pipe: Any, calls: list[WindowCall], base: str, now: int) -> int:
+        """Queue the commands that read a key's state (its windows go with ``calls``, one
+        script run for every track); returns how many replies the pipeline gets."""
         queued = 0
         if self.longest is not None:
-            script(keys=self.window_keys(base), args=["read", now, *self.spec], client=pipe)
-            queued += 1
+            calls.append((self.window_keys(base), ["read", now, *self.spec]))
         if self.wants_hash:
             pipe.hgetall(f"{base}:all")
             queued += 1
@@ -102,9 +104,11 @@ class _RedisTrack:
             queued += 1
         return queued
 
-    def values(self, replies: list[Any], now: int, out: dict[str, Value]) -> None:
+    def values(
+        self, replies: list[Any], windows: list[Any] | None, now: int, out: dict[str, Value]
+    ) -> None:
         replies = list(replies)
-        windowed = [int(n) for n in replies.pop(0)] if self.longest is not None else []
+        windowed = [int(n) for n in windows] if windows is not None else []
         stored = _text_dict(replies.pop(0)) if self.wants_hash else {}
         width = len(self.measure_fns)
         sums = [[0] * width for _ in self.lengths]
@@ -120,7 +124,7 @@ class _RedisTrack:
         read(self.readers, sums, counters, last, now, out)
 
     def queue_writes(
-        self, pipe: Any, script: Script, base: str, row: Row, now: int, ttl: timedelta
+        self, pipe: Any, calls: list[WindowCall], base: str, row: Row, now: int, ttl: timedelta
     ) -> None:
         measures = [fn(row) for fn in self.measure_fns]
         values = [row.get(c) for c in self.distinct_columns]
@@ -129,7 +133,7 @@ class _RedisTrack:
             kept_ms = (self.longest + _SLACK // MICROSECOND) // 1000
             member = _member(uid, now, measures, values)
             args: list[str | int] = ["write", now, *self.spec, member, kept_ms, self.longest]
-            script(keys=self.window_keys(base), args=args, client=pipe)
+            calls.append((self.window_keys(base), args))
         if self.wants_hash:
             for j, measure in enumerate(measures):
                 if self.forever and measure:
@@ -219,42 +223,63 @@ class RedisFeatureStore:
             if track.track.labelled and row.get("kind") in track.kinds:
                 track.relabel(self._client, labelled)
 
-    def _queue_reads(self, pipe: Any, row: Row) -> list[tuple[_RedisTrack, int]]:
-        """Per track, how many replies its reads take (-1: the event has no such entity)."""
+    def _run_windows(self, pipe: Any, calls: list[WindowCall]) -> bool:
+        """Queue one run of the window script for every track key of ``calls``."""
+        if not calls:
+            return False
+        keys: list[str] = []
+        args: list[str | int] = [len(calls)]
+        for call_keys, call_args in calls:
+            keys += call_keys
+            args += [len(call_keys), len(call_args), *call_args]
+        self._script(keys=keys, args=args, client=pipe)
+        return True
+
+    def _queue_reads(self, pipe: Any, row: Row) -> _ReadPlan:
+        """Per track, how many pipeline replies its reads take (-1: the event has no such
+        entity) and whether it has windows; the script's reply comes after them all."""
         now = micros_of(row)
-        plan = []
+        counts = []
+        calls: list[WindowCall] = []
         for track in self._tracks:
             key = track.key(row)
             if key is None:
-                plan.append((track, -1))
+                counts.append((track, -1, False))
             else:
-                base = track.redis_key(key)
-                plan.append((track, track.queue_reads(pipe, self._script, base, now)))
-        return plan
+                queued = track.queue_reads(pipe, calls, track.redis_key(key), now)
+                counts.append((track, queued, track.longest is not None))
+        return _ReadPlan(counts, self._run_windows(pipe, calls))
 
     def _queue_writes(self, pipe: Any, row: Row) -> None:
         now = micros_of(row)
         kind = row["kind"]
+        calls: list[WindowCall] = []
         for track in self._tracks:
             if kind not in track.kinds:
                 continue
             key = track.key(row)
             if key is not None:
-                base = track.redis_key(key)
-                track.queue_writes(pipe, self._script, base, row, now, self._ttl)
+                track.queue_writes(pipe, calls, track.redis_key(key), row, now, self._ttl)
+        self._run_windows(pipe, calls)
 
-    def _values(
-        self, row: Row, plan: list[tuple[_RedisTrack, int]], replies: list[Any]
-    ) -> dict[str, Value]:
+    def _values(self, row: Row, plan: _ReadPlan, replies: list[Any]) -> dict[str, Value]:
         now = micros_of(row)
         out: dict[str, Value] = {}
         event_values(self._event, row, now, out)
+        reads = sum(max(count, 0) for _, count, _ in plan.counts)
+        windows = iter(replies[reads] if plan.windows else [])
         at = 0
-        for track, count in plan:
+        for track, count, windowed in plan.counts:
             if count < 0:
                 out.update(track.nulls)
                 continue
-            track.values(replies[at : at + count], now, out)
+            track.values(replies[at : at + count], next(windows) if windowed else None, now, out)
             at += count
         ratio_values(self._ratios, row, out)
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadPlan:
+    counts: list[tuple[_RedisTrack, int, bool]]
+    windows: bool  # the script's reply follows the tracks' own replies

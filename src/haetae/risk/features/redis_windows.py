@@ -25,195 +25,212 @@ relabel) drops them, to be rebuilt by the next read.
 
 from __future__ import annotations
 
-# KEYS: 1 the sorted set of events, 2 the window sums, 3.. one counter hash per distinct.
-# ARGV: mode ('read' | 'write'), now, delay, nwin, the windows' lengths (-1: all history,
-# kept elsewhere), width, ndist, the distinct counts' window lengths (-1: all history),
-# then for 'write': the event's member, the keys' TTL in ms, the longest span.
+# Per track key (``handle``): K 1 the sorted set of events, 2 the window sums, 3.. one
+# counter hash per distinct; A: mode ('read' | 'write'), now, delay, nwin, the windows'
+# lengths (-1: all history, kept elsewhere), width, ndist, the distinct counts' window
+# lengths (-1: all history), then for 'write': the event's member, the keys' TTL in ms,
+# the longest span. One run of the script handles every track key of an event.
 # Times are integers in µs; Lua's doubles hold them exactly (below 2^53), and every number
 # sent back to Redis is formatted with %.0f so that none is written as 1.7e+15.
 WINDOWS_LUA = r"""
-local mode = ARGV[1]
-local now = tonumber(ARGV[2])
-local delay = tonumber(ARGV[3])
-local nwin = tonumber(ARGV[4])
-local lens = {}
-for k = 1, nwin do lens[k] = tonumber(ARGV[4 + k]) end
-local width = tonumber(ARGV[5 + nwin])
-local ndist = tonumber(ARGV[6 + nwin])
-local dlens = {}
-for j = 1, ndist do dlens[j] = tonumber(ARGV[6 + nwin + j]) end
-local rest = 7 + nwin + ndist
-local zset, win = KEYS[1], KEYS[2]
+local function handle(K, A)
+  local mode = A[1]
+  local now = tonumber(A[2])
+  local delay = tonumber(A[3])
+  local nwin = tonumber(A[4])
+  local lens = {}
+  for k = 1, nwin do lens[k] = tonumber(A[4 + k]) end
+  local width = tonumber(A[5 + nwin])
+  local ndist = tonumber(A[6 + nwin])
+  local dlens = {}
+  for j = 1, ndist do dlens[j] = tonumber(A[6 + nwin + j]) end
+  local rest = 7 + nwin + ndist
+  local zset, win = K[1], K[2]
 
-local function fmt(x) return string.format('%.0f', x) end
-local function field(k, j) return 's' .. k .. '_' .. j end
-local function dkey(v)
-  if type(v) == 'string' then return 's:' .. v end
-  if type(v) == 'number' then return 'n:' .. fmt(v) end
-  return 'o:' .. cjson.encode(v)
-end
-local function between(lo, hi)  -- the events with lo < at <= hi
-  if hi <= lo then return {} end
-  return redis.call('ZRANGEBYSCORE', zset, '(' .. fmt(lo), fmt(hi))
-end
-local function hset_all(key, pairs_)
-  for i = 1, #pairs_, 1000 do
-    redis.call('HSET', key, unpack(pairs_, i, math.min(i + 999, #pairs_)))
+  local function fmt(x) return string.format('%.0f', x) end
+  local function field(k, j) return 's' .. k .. '_' .. j end
+  local function dkey(v)
+    if type(v) == 'string' then return 's:' .. v end
+    if type(v) == 'number' then return 'n:' .. fmt(v) end
+    return 'o:' .. cjson.encode(v)
   end
-end
+  local function between(lo, hi)  -- the events with lo < at <= hi
+    if hi <= lo then return {} end
+    return redis.call('ZRANGEBYSCORE', zset, '(' .. fmt(lo), fmt(hi))
+  end
+  local function hset_all(key, pairs_)
+    for i = 1, #pairs_, 1000 do
+      redis.call('HSET', key, unpack(pairs_, i, math.min(i + 999, #pairs_)))
+    end
+  end
 
--- The exact values at a time from every stored event.
-local function compute(at_time)
-  local sums, seen, counts = {}, {}, {}
-  for k = 1, nwin do
-    sums[k] = {}
-    for j = 1, width do sums[k][j] = 0 end
-  end
-  for j = 1, ndist do seen[j] = {}; counts[j] = 0 end
-  for _, m in ipairs(redis.call('ZRANGE', zset, 0, -1)) do
-    local e = cjson.decode(m)
-    local at, measures, values = e[2], e[3], e[4]
-    local matured = delay == 0 or at + delay <= at_time
+  -- The exact values at a time from every stored event.
+  local function compute(at_time)
+    local sums, seen, counts = {}, {}, {}
     for k = 1, nwin do
-      if lens[k] >= 0 and matured and at_time < at + delay + lens[k] then
-        for j = 1, width do sums[k][j] = sums[k][j] + measures[j] end
-      end
+      sums[k] = {}
+      for j = 1, width do sums[k][j] = 0 end
     end
-    for j = 1, ndist do
-      local v = values[j]
-      if dlens[j] >= 0 and at_time < at + dlens[j] and v ~= cjson.null then
-        local key = dkey(v)
-        if seen[j][key] == nil then seen[j][key] = 0; counts[j] = counts[j] + 1 end
-        seen[j][key] = seen[j][key] + 1
-      end
-    end
-  end
-  return sums, seen, counts
-end
-
-local function rebuild(at_time)
-  local sums, seen = compute(at_time)
-  redis.call('DEL', win)
-  local args = {'t', fmt(at_time)}
-  for k = 1, nwin do
-    if lens[k] >= 0 then
-      for j = 1, width do
-        if sums[k][j] ~= 0 then
-          args[#args + 1] = field(k, j); args[#args + 1] = fmt(sums[k][j])
+    for j = 1, ndist do seen[j] = {}; counts[j] = 0 end
+    for _, m in ipairs(redis.call('ZRANGE', zset, 0, -1)) do
+      local e = cjson.decode(m)
+      local at, measures, values = e[2], e[3], e[4]
+      local matured = delay == 0 or at + delay <= at_time
+      for k = 1, nwin do
+        if lens[k] >= 0 and matured and at_time < at + delay + lens[k] then
+          for j = 1, width do sums[k][j] = sums[k][j] + measures[j] end
         end
       end
-    end
-  end
-  hset_all(win, args)
-  for j = 1, ndist do
-    redis.call('DEL', KEYS[2 + j])
-    local pairs_ = {}
-    for v, c in pairs(seen[j]) do pairs_[#pairs_ + 1] = v; pairs_[#pairs_ + 1] = c end
-    if #pairs_ > 0 then hset_all(KEYS[2 + j], pairs_) end
-  end
-end
-
-local function add_measures(k, measures, sign)
-  for j = 1, width do
-    local m = measures[j]
-    if m ~= 0 then redis.call('HINCRBY', win, field(k, j), fmt(sign * m)) end
-  end
-end
-
--- Move the sums to now; false when now is before them (an out-of-order read).
-local function advance()
-  local t = redis.call('HGET', win, 't')
-  if not t then rebuild(now); return true end
-  t = tonumber(t)
-  if now < t then return false end
-  if now == t then return true end
-  for k = 1, nwin do
-    local len = lens[k]
-    if len >= 0 then
-      if delay > 0 then
-        for _, m in ipairs(between(t - delay, now - delay)) do
-          add_measures(k, cjson.decode(m)[3], 1)
-        end
-      end
-      for _, m in ipairs(between(t - delay - len, now - delay - len)) do
-        add_measures(k, cjson.decode(m)[3], -1)
-      end
-    end
-  end
-  for j = 1, ndist do
-    local len = dlens[j]
-    if len >= 0 then
-      for _, m in ipairs(between(t - len, now - len)) do
-        local v = cjson.decode(m)[4][j]
-        if v ~= cjson.null then
+      for j = 1, ndist do
+        local v = values[j]
+        if dlens[j] >= 0 and at_time < at + dlens[j] and v ~= cjson.null then
           local key = dkey(v)
-          if redis.call('HINCRBY', KEYS[2 + j], key, -1) <= 0 then
-            redis.call('HDEL', KEYS[2 + j], key)
+          if seen[j][key] == nil then seen[j][key] = 0; counts[j] = counts[j] + 1 end
+          seen[j][key] = seen[j][key] + 1
+        end
+      end
+    end
+    return sums, seen, counts
+  end
+
+  local function rebuild(at_time)
+    local sums, seen = compute(at_time)
+    redis.call('DEL', win)
+    local args = {'t', fmt(at_time)}
+    for k = 1, nwin do
+      if lens[k] >= 0 then
+        for j = 1, width do
+          if sums[k][j] ~= 0 then
+            args[#args + 1] = field(k, j); args[#args + 1] = fmt(sums[k][j])
           end
         end
       end
     end
-  end
-  redis.call('HSET', win, 't', fmt(now))
-  return true
-end
-
-local function flat(sums, counts)
-  local out = {}
-  for k = 1, nwin do
-    if lens[k] >= 0 then
-      for j = 1, width do out[#out + 1] = sums[k][j] end
+    hset_all(win, args)
+    for j = 1, ndist do
+      redis.call('DEL', K[2 + j])
+      local pairs_ = {}
+      for v, c in pairs(seen[j]) do pairs_[#pairs_ + 1] = v; pairs_[#pairs_ + 1] = c end
+      if #pairs_ > 0 then hset_all(K[2 + j], pairs_) end
     end
   end
-  for j = 1, ndist do out[#out + 1] = counts[j] end
-  return out
-end
 
-local function current()
-  local sums, counts = {}, {}
-  for k = 1, nwin do
-    sums[k] = {}
-    if lens[k] >= 0 then
-      local names = {}
-      for j = 1, width do names[j] = field(k, j) end
-      local got = redis.call('HMGET', win, unpack(names))
-      for j = 1, width do sums[k][j] = tonumber(got[j]) or 0 end
+  local function add_measures(k, measures, sign)
+    for j = 1, width do
+      local m = measures[j]
+      if m ~= 0 then redis.call('HINCRBY', win, field(k, j), fmt(sign * m)) end
     end
   end
-  for j = 1, ndist do
-    counts[j] = dlens[j] >= 0 and redis.call('HLEN', KEYS[2 + j]) or 0
+
+  -- Move the sums to now; false when now is before them (an out-of-order read).
+  local function advance()
+    local t = redis.call('HGET', win, 't')
+    if not t then rebuild(now); return true end
+    t = tonumber(t)
+    if now < t then return false end
+    if now == t then return true end
+    for k = 1, nwin do
+      local len = lens[k]
+      if len >= 0 then
+        if delay > 0 then
+          for _, m in ipairs(between(t - delay, now - delay)) do
+            add_measures(k, cjson.decode(m)[3], 1)
+          end
+        end
+        for _, m in ipairs(between(t - delay - len, now - delay - len)) do
+          add_measures(k, cjson.decode(m)[3], -1)
+        end
+      end
+    end
+    for j = 1, ndist do
+      local len = dlens[j]
+      if len >= 0 then
+        for _, m in ipairs(between(t - len, now - len)) do
+          local v = cjson.decode(m)[4][j]
+          if v ~= cjson.null then
+            local key = dkey(v)
+            if redis.call('HINCRBY', K[2 + j], key, -1) <= 0 then
+              redis.call('HDEL', K[2 + j], key)
+            end
+          end
+        end
+      end
+    end
+    redis.call('HSET', win, 't', fmt(now))
+    return true
   end
-  return flat(sums, counts)
-end
 
-if mode == 'read' then
-  if advance() then return current() end
-  local sums, _, counts = compute(now)
-  return flat(sums, counts)
-end
+  local function flat(sums, counts)
+    local out = {}
+    for k = 1, nwin do
+      if lens[k] >= 0 then
+        for j = 1, width do out[#out + 1] = sums[k][j] end
+      end
+    end
+    for j = 1, ndist do out[#out + 1] = counts[j] end
+    return out
+  end
 
--- write: the event at now
-local member, ttl, longest = ARGV[rest], tonumber(ARGV[rest + 1]), tonumber(ARGV[rest + 2])
-local in_order = advance()
-local added = redis.call('ZADD', zset, fmt(now), member)
-if not in_order then
-  redis.call('DEL', win)  -- the sums are ahead of this event: rebuilt by the next read
-elseif added == 1 then
-  local e = cjson.decode(member)
-  local at, measures, values = e[2], e[3], e[4]
-  for k = 1, nwin do
-    if lens[k] >= 0 and (delay == 0 or at + delay <= now) and now < at + delay + lens[k] then
-      add_measures(k, measures, 1)
+  local function current()
+    local sums, counts = {}, {}
+    for k = 1, nwin do
+      sums[k] = {}
+      if lens[k] >= 0 then
+        local names = {}
+        for j = 1, width do names[j] = field(k, j) end
+        local got = redis.call('HMGET', win, unpack(names))
+        for j = 1, width do sums[k][j] = tonumber(got[j]) or 0 end
+      end
+    end
+    for j = 1, ndist do
+      counts[j] = dlens[j] >= 0 and redis.call('HLEN', K[2 + j]) or 0
+    end
+    return flat(sums, counts)
+  end
+
+  if mode == 'read' then
+    if advance() then return current() end
+    local sums, _, counts = compute(now)
+    return flat(sums, counts)
+  end
+
+  -- write: the event at now
+  local member, ttl, longest = A[rest], tonumber(A[rest + 1]), tonumber(A[rest + 2])
+  local in_order = advance()
+  local added = redis.call('ZADD', zset, fmt(now), member)
+  if not in_order then
+    redis.call('DEL', win)  -- the sums are ahead of this event: rebuilt by the next read
+  elseif added == 1 then
+    local e = cjson.decode(member)
+    local at, measures, values = e[2], e[3], e[4]
+    for k = 1, nwin do
+      if lens[k] >= 0 and (delay == 0 or at + delay <= now) and now < at + delay + lens[k] then
+        add_measures(k, measures, 1)
+      end
+    end
+    for j = 1, ndist do
+      local v = values[j]
+      if dlens[j] >= 0 and now < at + dlens[j] and v ~= cjson.null then
+        redis.call('HINCRBY', K[2 + j], dkey(v), 1)
+      end
     end
   end
-  for j = 1, ndist do
-    local v = values[j]
-    if dlens[j] >= 0 and now < at + dlens[j] and v ~= cjson.null then
-      redis.call('HINCRBY', KEYS[2 + j], dkey(v), 1)
-    end
-  end
+  redis.call('ZREMRANGEBYSCORE', zset, '-inf', fmt(now - longest))
+  for i = 1, #K do redis.call('PEXPIRE', K[i], fmt(ttl)) end
+  return added
 end
-redis.call('ZREMRANGEBYSCORE', zset, '-inf', fmt(now - longest))
-for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], fmt(ttl)) end
-return added
+
+-- ARGV: how many track keys, then for each: its number of keys and of arguments, and the
+-- arguments; KEYS: each track key's keys in the same order. One reply per track key.
+local replies, ki, ai = {}, 1, 2
+for i = 1, tonumber(ARGV[1]) do
+  local nkeys, nargs = tonumber(ARGV[ai]), tonumber(ARGV[ai + 1])
+  ai = ai + 2
+  local K, A = {}, {}
+  for x = 1, nkeys do K[x] = KEYS[ki + x - 1] end
+  for x = 1, nargs do A[x] = ARGV[ai + x - 1] end
+  ki, ai = ki + nkeys, ai + nargs
+  replies[i] = handle(K, A)
+end
+return replies
 """
