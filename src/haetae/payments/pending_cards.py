@@ -86,16 +86,28 @@ class RedisPendingCards:
         self._aead = AESGCM(key)
 
     @classmethod
-    def from_url(cls, url: str, key: bytes) -> RedisPendingCards:
-        return cls(redis.Redis.from_url(url), key)
+    def from_url(cls, url: str, key: bytes, *, timeout: float = 1.0) -> RedisPendingCards:
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        return cls(client, key)
 
+    # Redis unreachable: the step-up cannot go on (its answer finds no card and fails as
+    # expired, so the customer starts again), but the payment is not left half-answered.
     async def put(self, payment_id: str, card: CardDetails, ttl_seconds: float) -> None:
         nonce = os.urandom(12)
         sealed = self._aead.encrypt(nonce, json.dumps(asdict(card)).encode(), payment_id.encode())
-        await self._client.set(self.PREFIX + payment_id, nonce + sealed, px=int(ttl_seconds * 1000))
+        try:
+            await self._client.set(
+                self.PREFIX + payment_id, nonce + sealed, px=int(ttl_seconds * 1000)
+            )
+        except redis.RedisError as error:
+            log.error("payment.pending_card_not_kept", payment_id=payment_id, error=repr(error))
 
     async def take(self, payment_id: str) -> CardDetails | None:
-        stored = await self._client.getdel(self.PREFIX + payment_id)
+        try:
+            stored = await self._client.getdel(self.PREFIX + payment_id)
+        except redis.RedisError as error:
+            log.error("payment.pending_card_unreachable", payment_id=payment_id, error=repr(error))
+            return None
         if not isinstance(stored, bytes):  # None: expired, taken, or never held
             return None
         try:
@@ -106,7 +118,12 @@ class RedisPendingCards:
         return CardDetails(**json.loads(plain))
 
     async def discard(self, payment_id: str) -> None:
-        await self._client.delete(self.PREFIX + payment_id)
+        try:
+            await self._client.delete(self.PREFIX + payment_id)
+        except redis.RedisError as error:  # it expires with the code anyway
+            log.warning(
+                "payment.pending_card_not_dropped", payment_id=payment_id, error=repr(error)
+            )
 
     async def close(self) -> None:
         await self._client.aclose()
