@@ -101,7 +101,11 @@ def test_a_late_label_reaches_the_delayed_terminal_risk(client: redis.Redis, pre
 
 def test_keys_expire_after_their_longest_window(client: redis.Redis, prefix: str) -> None:
     store = RedisFeatureStore(client, prefix=prefix)
+    store.features(_event("login", 0, device_id="d0", ip="10.0.0.9"))  # nobody seen yet
+    assert list(client.scan_iter(match=f"{prefix}:*")) == []  # reading keeps nothing
     store.update(_event("login", 0, device_id="d1", ip="10.0.0.1"))
+    client.delete(*client.scan_iter(match=f"{prefix}:*:win"))
+    store.features(_event("login", 1, device_id="d1", ip="10.0.0.1"))  # rebuilds the sums
     ttls = [client.pttl(key) for key in client.scan_iter(match=f"{prefix}:*")]
     assert ttls
     assert all(ttl > 0 for ttl in ttls), "every key has a TTL"

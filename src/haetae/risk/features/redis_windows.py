@@ -113,6 +113,13 @@ local function handle(K, A)
       for v, c in pairs(seen[j]) do pairs_[#pairs_ + 1] = v; pairs_[#pairs_ + 1] = c end
       if #pairs_ > 0 then hset_all(K[2 + j], pairs_) end
     end
+    -- they live as long as the events they sum (a read rebuilds them too)
+    local ttl_left = redis.call('PTTL', zset)
+    if ttl_left > 0 then
+      for i = 2, #K do
+        if redis.call('EXISTS', K[i]) == 1 then redis.call('PEXPIRE', K[i], ttl_left) end
+      end
+    end
   end
 
   local function add_measures(k, measures, sign)
@@ -189,6 +196,10 @@ local function handle(K, A)
   end
 
   if mode == 'read' then
+    if redis.call('EXISTS', zset) == 0 then  -- a key with no events: nothing to keep
+      local sums, _, counts = compute(now)
+      return flat(sums, counts)
+    end
     if advance() then return current() end
     local sums, _, counts = compute(now)
     return flat(sums, counts)
