@@ -116,7 +116,7 @@ class _RedisTrack:
             sums[k] = windowed[i * width : (i + 1) * width]
         for k in self.forever:
             sums[k] = [int(stored.get(f"s{j}", 0)) for j in range(width)]
-        counts = windowed[len(self.finite) * width :]
+        counts = windowed[len(self.finite) * width :] or [0] * len(self.track.distincts)
         counters: list[Sized] = [range(n) for n in counts]  # only their sizes are read
         for j in self.forever_distincts:
             counters[j] = range(int(replies.pop(0)))
