@@ -301,8 +301,8 @@ def settle_heap() -> None:
     young generation is then collected less often (``YOUNG_COLLECTION_THRESHOLD``)."""
     gc.collect()
     gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(max(YOUNG_COLLECTION_THRESHOLD, gc.get_threshold()[0]), middle, old)
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(YOUNG_COLLECTION_THRESHOLD, young), middle, old)
 
 
 def build_feature_store(settings: Settings) -> FeatureStore:

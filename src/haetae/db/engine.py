@@ -135,15 +135,18 @@ class Database:
             session.info.pop("outbox_dirty", None)
 
     async def write_buffered(self, rows: RowBuffer) -> None:
-        """Insert ``rows`` in a transaction of their own: on SQLite straight through the
-        driver (``db.sqlite_rows``: half the CPU of a Core transaction), elsewhere on a Core
-        connection."""
+        """Insert ``rows`` in a transaction of their own, and wake the relay if they hold
+        events: on SQLite straight through the driver (:meth:`statements`: half the CPU of a
+        Core transaction), elsewhere on a Core connection."""
         if self.is_sqlite:
-            async with self.engine.connect() as connection:
-                await connection.run_sync(sqlite_rows.write, rows.take())
-        else:
-            async with self.core_transaction() as connection:
-                await rows.write(connection)
+            async with self.statements() as transaction:
+                assert isinstance(transaction, sqlite_rows.DirectTransaction)
+                transaction.absorb(rows)  # written, and the relay woken, at its commit
+            return
+        async with self.core_transaction() as connection:
+            await rows.write(connection)
+        if rows.info.get("outbox_dirty"):
+            self.events_committed()
 
     def events_committed(self) -> None:
         """Say that a Core transaction (``core_transaction``) committed outbox events;

@@ -59,8 +59,6 @@ class GroupCommitWriter:
                         done.set_exception(error)
                 continue
             self.transactions += 1
-            if rows.info.get("outbox_dirty"):
-                self._db.events_committed()
             for done in written:
                 if not done.done():
                     done.set_result(None)
