@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -37,19 +36,13 @@ LocaleDep = Annotated[Locale, Depends(get_locale)]
 _BEARER = HTTPBearer(auto_error=False, description="An API key from `haetae keys create`")
 
 
-async def get_principal(
-    request: Request,
-    services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
-) -> Principal:
+async def authenticate(request: Request, services: Services, token: str) -> Principal:
     """The caller's key, within its rate limit; a client that keeps sending wrong keys is
-    refused before its next one is even checked."""
+    refused before its next one is even checked. Shared by FastAPI's dependency below and
+    the lean routes (:mod:`haetae.lean_routes`)."""
     address = request.client.host if request.client else "unknown"
     await services.rate_limits.admit_client(address)
-    principal = None
-    token = credentials.credentials.strip() if credentials else ""
-    if token:
-        principal = await services.api_keys.verify(token)
+    principal = await services.api_keys.verify(token) if token else None
     if principal is None:
         await services.rate_limits.count_failure(address)
         raise HaetaeError("unauthorized", field="Authorization")
@@ -57,10 +50,36 @@ async def get_principal(
     return principal
 
 
-def require_scope(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
-    async def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if not principal.allows(scope):
-            raise HaetaeError("forbidden", params={"scope": scope})
-        return principal
+def bearer_token(authorization: str | None) -> str:
+    """The key of an ``Authorization: Bearer KEY`` header, as FastAPI's scheme reads it."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
-    return _check
+
+async def get_principal(
+    request: Request,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+) -> Principal:
+    token = credentials.credentials.strip() if credentials else ""
+    return await authenticate(request, services, token)
+
+
+def check_scope(principal: Principal, scope: Scope) -> Principal:
+    if not principal.allows(scope):
+        raise HaetaeError("forbidden", params={"scope": scope})
+    return principal
+
+
+class ScopeCheck:
+    """A dependency: the caller's key, which must allow ``scope`` (lean routes read it)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    async def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        return check_scope(principal, self.scope)
+
+
+def require_scope(scope: Scope) -> ScopeCheck:
+    return ScopeCheck(scope)

@@ -9,11 +9,12 @@ from fastapi.responses import Response
 
 from haetae.deps import LocaleDep, ServicesDep, require_scope
 from haetae.errors import HaetaeError
+from haetae.lean_routes import LeanRoute
 from haetae.merchants.models import Merchant
 from haetae.payments.schemas import ChallengeIn, PaymentCreate, PaymentOut
 from haetae.security.api_keys import Principal
 
-router = APIRouter(prefix="/v1/payments", tags=["payments"])
+router = APIRouter(prefix="/v1/payments", tags=["payments"], route_class=LeanRoute)
 PaymentsPrincipal = Annotated[Principal, Depends(require_scope("payments"))]
 
 _ERROR_RESPONSES: dict[int | str, dict[str, str]] = {

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from haetae.catalog import Locale
 from haetae.deps import LocaleDep, ServicesDep, require_scope
+from haetae.lean_routes import LeanRoute
 from haetae.risk.decisions.models import DecisionRecord
 from haetae.risk.decisions.schemas import (
     AssessmentOut,
@@ -22,7 +23,7 @@ from haetae.risk.events import RiskEvent
 from haetae.risk.service import Assessment
 from haetae.security.api_keys import Principal
 
-router = APIRouter(prefix="/v1/risk", tags=["risk decisions"])
+router = APIRouter(prefix="/v1/risk", tags=["risk decisions"], route_class=LeanRoute)
 RiskPrincipal = Annotated[Principal, Depends(require_scope("risk"))]
 
 

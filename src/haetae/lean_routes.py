@@ -1,0 +1,231 @@
+"""A lighter request path for the busiest routes (payments, fraud decisions).
+
+FastAPI resolves an endpoint's parameters through its general dependency solver: a tree of
+dependencies, each awaited and cached, the body decoded by the json module and validated
+as Python objects, the answer validated again against the response model. For a payment or
+a fraud decision that was ~140 µs of CPU per request on top of Starlette's own work
+(bench/RESULTS.md, "Lean routes"). A :class:`LeanRoute` keeps the route exactly as declared
+(path, OpenAPI schema, status code, Starlette's exception handlers) and resolves the few
+kinds of parameters these endpoints use directly:
+
+- the JSON body model, parsed from the bytes by pydantic-core in one pass;
+- path, query and header parameters, validated by FastAPI's own function for them;
+- the services, the caller's locale and the caller's key with its scope
+  (:mod:`haetae.deps`: the same functions the dependencies call).
+
+Where a route takes anything else, or FastAPI's internals are not what this module reads,
+the route keeps FastAPI's handler and says so in the log at start-up: slower, never wrong.
+The caller's key is checked before the body is parsed, so an unauthenticated request learns
+nothing about its body (FastAPI reports a malformed JSON body first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import fastapi.routing
+import structlog
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import request_params_to_args
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from haetae.catalog import negotiate_locale
+from haetae.deps import (
+    ScopeCheck,
+    authenticate,
+    bearer_token,
+    check_scope,
+    get_locale,
+    get_services,
+)
+from haetae.services import Services
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+Resolver = Callable[[Request, Services], Awaitable[Any]]
+
+
+class NotLean(Exception):
+    """The route takes something a lean route does not resolve (the message says what)."""
+
+
+async def _services(request: Request, services: Services) -> Services:
+    return services
+
+
+async def _locale(request: Request, services: Services) -> Any:
+    return negotiate_locale(request.headers.get("accept-language"))
+
+
+def _scoped(scope: Any) -> Resolver:
+    async def resolve(request: Request, services: Services) -> Any:
+        token = bearer_token(request.headers.get("authorization"))
+        return check_scope(await authenticate(request, services, token), scope)
+
+    return resolve
+
+
+def _resolver(dependency: Dependant) -> Resolver:
+    call = dependency.call
+    if call is get_services:
+        return _services
+    if call is get_locale:
+        return _locale
+    if isinstance(call, ScopeCheck):
+        return _scoped(call.scope)
+    raise NotLean(f"dependency {getattr(call, '__name__', call)!r}")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one route's endpoint gets its arguments and how its answer is sent."""
+
+    call: Callable[..., Awaitable[Any]]
+    resolvers: tuple[tuple[str, Resolver], ...]  # in declaration order: the key first
+    request_name: str | None
+    params: tuple[tuple[str, list[Any]], ...]  # (where, FastAPI's fields): path, query, header
+    body_name: str | None
+    body_model: type[BaseModel] | None
+    response_model: type[BaseModel] | None
+    status_code: int
+
+    async def handle(self, request: Request) -> Response:
+        services: Services = request.app.state.services
+        kwargs: dict[str, Any] = {}
+        for name, resolve in self.resolvers:
+            kwargs[name] = await resolve(request, services)
+        if self.request_name:
+            kwargs[self.request_name] = request
+        errors: list[Any] = []
+        for where, fields in self.params:
+            source = (
+                request.path_params
+                if where == "path"
+                else request.query_params
+                if where == "query"
+                else request.headers
+            )
+            values, found = request_params_to_args(fields, source)
+            kwargs.update(values)
+            errors.extend(found)
+        raw = b""
+        if self.body_model is not None and self.body_name is not None:
+            raw = await request.body()
+            try:
+                kwargs[self.body_name] = self.body_model.model_validate_json(raw)
+            except ValidationError as invalid:
+                errors.extend(
+                    {**error, "loc": ("body", *error["loc"])}
+                    for error in invalid.errors(include_url=False)
+                )
+        if errors:
+            raise RequestValidationError(errors, body=raw)
+        result = await self.call(**kwargs)
+        if isinstance(result, Response):
+            return result
+        if self.response_model is not None and type(result) is self.response_model:
+            return Response(
+                result.model_dump_json(),
+                status_code=self.status_code,
+                media_type="application/json",
+            )
+        raise TypeError(f"{self.call.__name__} returned {type(result).__name__}")
+
+
+def _body_model(dependant: Dependant) -> tuple[str | None, type[BaseModel] | None]:
+    if not dependant.body_params:
+        return None, None
+    if len(dependant.body_params) > 1:
+        raise NotLean("more than one body parameter")
+    field = dependant.body_params[0]
+    model = field.field_info.annotation
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise NotLean(f"body {field.name!r} is not a pydantic model")
+    return field.name, model
+
+
+def plan_for(route: APIRoute, dependant: Dependant) -> _Plan:
+    """The lean plan of a route, or :class:`NotLean` saying why it has none."""
+    unsupported = [
+        name
+        for name in (
+            "websocket_param_name",
+            "http_connection_param_name",
+            "response_param_name",
+            "background_tasks_param_name",
+            "security_scopes_param_name",
+        )
+        if getattr(dependant, name)
+    ]
+    if unsupported or dependant.cookie_params:
+        raise NotLean(", ".join(unsupported) or "cookie parameters")
+    shaping = (
+        route.response_model_include,
+        route.response_model_exclude,
+        route.response_model_exclude_unset,
+        route.response_model_exclude_defaults,
+        route.response_model_exclude_none,
+    )
+    if any(shaping) or not route.response_model_by_alias:
+        raise NotLean("a shaped response model")
+    response_model = route.response_model
+    if response_model is not None and not (
+        isinstance(response_model, type) and issubclass(response_model, BaseModel)
+    ):
+        raise NotLean("a response model that is not a pydantic model")
+    body_name, body_model = _body_model(dependant)
+    if dependant.call is None:
+        raise NotLean("no endpoint")
+    return _Plan(
+        call=dependant.call,
+        resolvers=tuple((d.name or "", _resolver(d)) for d in dependant.dependencies),
+        request_name=dependant.request_param_name,
+        params=tuple(
+            (where, fields)
+            for where, fields in (
+                ("path", dependant.path_params),
+                ("query", dependant.query_params),
+                ("header", dependant.header_params),
+            )
+            if fields
+        ),
+        body_name=body_name,
+        body_model=body_model,
+        response_model=response_model,
+        status_code=route.status_code or 200,
+    )
+
+
+def _effective_dependant(route: APIRoute) -> Dependant:
+    """The dependant FastAPI serves the route with: an included router's context adds its
+    prefix and dependencies (FastAPI 0.16x builds the handler inside that context)."""
+    context_var = getattr(fastapi.routing, "_effective_route_context_var", None)
+    context = context_var.get() if context_var is not None else None
+    if context is not None and getattr(context, "original_route", None) is route:
+        dependant: Dependant = context.dependant
+        return dependant
+    return route.dependant
+
+
+class LeanRoute(APIRoute):
+    """An APIRoute served by its lean plan when it has one (see the module doc)."""
+
+    lean: bool = False
+
+    def get_route_handler(self) -> Handler:
+        fallback = super().get_route_handler()
+        try:
+            plan = plan_for(self, _effective_dependant(self))
+        except NotLean as reason:
+            log.warning("lean_route.unavailable", path=self.path, reason=str(reason))
+            self.lean = False
+            return fallback
+        self.lean = True
+        return plan.handle
