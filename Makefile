@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test integration e2e-deps lint bench bench-payments bench-notify bench-risk bench-reports bench-suspension clean
+.PHONY: install run test integration e2e-deps lint bench bench-payments bench-notify bench-risk bench-replay bench-reports bench-suspension clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -44,7 +44,7 @@ lint: install
 	$(BIN)/mypy
 
 ## Benchmarks (bench/README.md): each writes its own section of bench/RESULTS.md.
-bench: bench-payments bench-notify bench-risk bench-reports bench-suspension
+bench: bench-payments bench-notify bench-risk bench-replay bench-reports bench-suspension
 
 bench-payments: install
 	$(BIN)/python bench/payments.py
@@ -54,6 +54,9 @@ bench-notify: install
 
 bench-risk: install
 	$(BIN)/python bench/risk.py
+
+bench-replay: install
+	$(BIN)/python bench/replay.py
 
 bench-reports: install
 	$(BIN)/python bench/reports.py

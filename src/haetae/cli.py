@@ -432,10 +432,12 @@ def _register_domain_commands() -> None:
     """Commands that live beside their domain (each module keeps its heavy imports lazy)."""
     from haetae.risk.features.offline import OfflineFeatures
     from haetae.risk.model.command import register as register_model
+    from haetae.risk.replay_command import register as register_replay
     from haetae.simulate.command import register as register_simulate
 
     register_simulate(app)
     register_model(app, OfflineFeatures)
+    register_replay(risk_app, _settings)
 
 
 _register_domain_commands()

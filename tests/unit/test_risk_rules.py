@@ -359,7 +359,9 @@ def _compiled(
     name: str, text: str, kinds: frozenset[str] | None = None, version: int = 1
 ) -> CompiledRule:
     rule = parse_rule(text, FEATURES, LISTS.keys())
-    return CompiledRule(RuleHit(name, version, rule.decision), kinds, to_predicate(rule.condition))
+    return CompiledRule(
+        RuleHit(name, version, rule.decision), kinds, to_predicate(rule.condition), rule.condition
+    )
 
 
 def test_a_rule_set_applies_rules_by_kind_most_severe_first() -> None:

@@ -98,8 +98,8 @@ def register(app: typer.Typer, builder: Callable[[], FeatureBuilder] = default_b
             )
         models_dir = out or data_dir / "models"
         features = builder()
-        with _progress(console) as phase:
-            events = _read(source, mapping, currency, phase)
+        with phase_progress(console) as phase:
+            events = read_history(source, mapping, currency, phase)
             split = _split(events, train_start, train_days, delay_days, test_days)
             result = _evaluate(events, features, split, _params(seed, threads), phase)
             phase("save")
@@ -148,8 +148,8 @@ def register(app: typer.Typer, builder: Callable[[], FeatureBuilder] = default_b
     ) -> None:
         """Train and test on a history; print AUC ROC, Average Precision and CP@100 as JSON."""
         console = Console(stderr=True)
-        with _progress(console) as phase:
-            events = _read(data, mapping, currency, phase)
+        with phase_progress(console) as phase:
+            events = read_history(data, mapping, currency, phase)
             split = _split(events, train_start, train_days, delay_days, test_days)
             result = _evaluate(events, builder(), split, _params(seed, threads), phase)
             if scores_out is not None:
@@ -164,7 +164,7 @@ def register(app: typer.Typer, builder: Callable[[], FeatureBuilder] = default_b
 
 
 @contextmanager
-def _progress(console: Console) -> Iterator[Phase]:
+def phase_progress(console: Console) -> Iterator[Phase]:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -179,7 +179,7 @@ def _progress(console: Console) -> Iterator[Phase]:
         yield phase
 
 
-def _read(path: Path, mapping: str | None, currency: str, phase: Phase) -> pl.DataFrame:
+def read_history(path: Path, mapping: str | None, currency: str, phase: Phase) -> pl.DataFrame:
     from haetae.risk.model.data import DataError, parse_mapping, read_events
 
     phase(f"read {path}")

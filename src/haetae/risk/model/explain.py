@@ -15,6 +15,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import polars as pl
+
 DEFAULT_TOP = 3
 
 
@@ -77,6 +80,26 @@ class ReasonCatalog:
             reverse=True,
         )
         return [self.reason(i, float(contributions[i]), values) for i in ranked[:top]]
+
+    def top_codes(self, contributions: np.ndarray, top: int = DEFAULT_TOP) -> pl.Series:
+        """Per row of ``contributions`` (features only, model order), the codes of the
+        reasons :meth:`explain` would give, without their texts: a list column, built
+        column-wise (a Python list per row cost more than the model's contributions)."""
+        rows = contributions.shape[0]
+        top = min(top, contributions.shape[1])
+        # a stable sort of the negated contributions: ties keep model order, as sorted() does
+        order = np.argsort(-contributions, axis=1, kind="stable")[:, :top]
+        positive = np.take_along_axis(contributions, order, axis=1) > 0
+        codes = pl.Series([entry.code for entry in self._entries], dtype=pl.String)
+        ranked = pl.DataFrame(
+            {
+                f"{k}": codes.gather(order[:, k]).zip_with(
+                    pl.Series(positive[:, k]), pl.Series([None] * rows, dtype=pl.String)
+                )
+                for k in range(top)
+            }
+        )
+        return ranked.select(pl.concat_list(pl.all()).list.drop_nulls()).to_series()
 
     def reason(self, i: int, contribution: float, values: Sequence[float]) -> Reason:
         entry = self._entries[i]

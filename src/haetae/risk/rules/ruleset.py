@@ -13,7 +13,7 @@ import structlog
 
 from haetae.risk.events import EVENT_KINDS
 from haetae.risk.rules.compiler import ListLookup, Predicate, Values
-from haetae.risk.rules.nodes import Decision
+from haetae.risk.rules.nodes import Condition, Decision
 
 log = structlog.get_logger(__name__)
 
@@ -33,6 +33,7 @@ class CompiledRule:
     hit: RuleHit  # built once: evaluating allocates nothing per hit
     kinds: frozenset[str] | None  # None: every kind of event
     predicate: Predicate
+    condition: Condition  # the parsed rule, for column-wise evaluation (replays)
 
 
 class RuleSet:

@@ -184,6 +184,7 @@ class RuleBook:
                     hit=RuleHit(rule.name, rule.version, parsed.decision),
                     kinds=frozenset(rule.kinds) if rule.kinds is not None else None,
                     predicate=to_predicate(parsed.condition),
+                    condition=parsed.condition,
                 )
             )
         loaded = RuleSet(compiled, lists, stamp)
