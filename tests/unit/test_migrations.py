@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from haetae.db.base import Base
 from haetae.db.engine import sync_url
 from haetae.db.registry import import_all_models
+from haetae.risk.decisions.service import reissue_lookup
+from haetae.services import Services
 
 # Indexes whose columns differ by dialect, so that only their migration describes them.
 MIGRATION_ONLY_INDEXES = {"ix_risk_decisions_report"}
@@ -45,3 +47,23 @@ def test_the_migrations_add_the_safety_report_index(database_url: str) -> None:
             assert has_report_index(connection)
     finally:
         engine.dispose()
+
+
+async def test_a_redelivered_reissue_is_found_through_the_partial_index(
+    services: Services,
+) -> None:
+    """The reissue lookup reads the small partial index (migration 0010), on either
+    database."""
+    # as the service sends it: bound parameters stay parameters
+    compiled = reissue_lookup("evt_x").compile(dialect=services.db.engine.dialect)
+    async with services.db.transaction() as session:
+        connection = await session.connection()
+        if services.db.is_sqlite:
+            sql, params = f"EXPLAIN QUERY PLAN {compiled.string}", tuple(compiled.params.values())
+        else:  # on an empty table PostgreSQL would rather scan it
+            await session.execute(text("SET LOCAL enable_seqscan = off"))
+            sql, params = f"EXPLAIN {compiled.string}", dict(compiled.params)  # type: ignore[assignment]
+        plan = await connection.exec_driver_sql(sql, params)
+        detail = " ".join(str(row[-1]) for row in plan)
+    assert "ix_risk_decisions_reissue_event" in detail, detail
+    assert not await services.decisions.reissue_decided("evt_x")

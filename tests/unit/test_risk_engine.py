@@ -14,6 +14,7 @@ import polars as pl
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from haetae.bus.base import Event
 from haetae.bus.models import OutboxEvent
 from haetae.cli import app
 from haetae.services import Services
@@ -236,6 +237,24 @@ async def test_a_certificate_reissue_event_feeds_the_engine(
         await client.get(f"/v1/risk/decisions/{transfer['decision_id']}", headers=auth(key))
     ).json()
     assert 4.9 <= stored["features"]["hours_since_cert_reissue"] <= 5.1
+
+    # A redelivered reissue event is decided once (found by its event id).
+    reissues = [d for d in await services.decisions.latest(50) if d.kind == "certificate_reissue"]
+    assert len(reissues) == 1 and reissues[0].event_id
+    async with services.db.sessions() as session:
+        outbox_row = await session.scalar(
+            select(OutboxEvent).where(OutboxEvent.id == reissues[0].event_id)
+        )
+    assert outbox_row is not None
+    event = Event(
+        id=outbox_row.id,
+        topic=outbox_row.topic,
+        payload=outbox_row.payload,
+        occurred_at=outbox_row.occurred_at,
+    )
+    await services.risk.on_certificate_reissued(event)
+    again = [d for d in await services.decisions.latest(50) if d.kind == "certificate_reissue"]
+    assert len(again) == 1
 
 
 async def test_key_in_card_testing_is_stepped_up_and_declines_are_counted(

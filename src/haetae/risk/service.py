@@ -198,7 +198,7 @@ class RiskService:
     async def on_certificate_reissued(self, event: Event) -> None:
         """A reissue is scored like any event (rules may act on it) and counted, so the
         next transfer sees ``hours_since_cert_reissue``. Redeliveries are dropped by id."""
-        if await self._decisions.exists_for_event(event.id):
+        if await self._decisions.reissue_decided(event.id):
             return
         payload = event.payload
         occurred = payload.get("reissued_at")

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 import polars as pl
-from sqlalchemy import Table, select, update
+from sqlalchemy import Select, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haetae.bus.outbox import add_event
@@ -15,7 +15,7 @@ from haetae.db.base import new_id
 from haetae.db.buffered import RowBuffer, buffer_row
 from haetae.db.engine import Database
 from haetae.errors import HaetaeError
-from haetae.risk.decisions.models import DecisionRecord
+from haetae.risk.decisions.models import REISSUE_ONLY, DecisionRecord
 from haetae.risk.events import conform, empty_events
 
 Label = Literal["fraud", "genuine"]
@@ -87,6 +87,18 @@ def record_decision(
     return record_id
 
 
+def reissue_lookup(event_id: str) -> Select[str]:
+    """The decision of the reissue a ``certificate.reissued`` event reported, through the
+    partial index (a test reads the plan). The kind is a literal, as in the index's
+    condition: a prepared statement's generic plan (PostgreSQL, once a statement has run a
+    few times) cannot prove a parameter matches it."""
+    return (
+        select(DecisionRecord.id)
+        .where(DecisionRecord.event_id == event_id, text(REISSUE_ONLY))
+        .limit(1)
+    )
+
+
 class Decisions:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -98,11 +110,10 @@ class Decisions:
             raise HaetaeError("not_found", field="decision_id")
         return record
 
-    async def exists_for_event(self, event_id: str) -> bool:
+    async def reissue_decided(self, event_id: str) -> bool:
+        """Whether the reissue of this ``certificate.reissued`` event was decided already."""
         async with self._db.sessions() as session:
-            found = await session.scalar(
-                select(DecisionRecord.id).where(DecisionRecord.event_id == event_id).limit(1)
-            )
+            found = await session.scalar(reissue_lookup(event_id))
         return found is not None
 
     async def latest(self, limit: int = 50) -> list[DecisionRecord]:
