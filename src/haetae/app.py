@@ -17,6 +17,7 @@ from haetae import __version__
 from haetae.catalog import negotiate_locale
 from haetae.config import Settings
 from haetae.errors import HaetaeError
+from haetae.lean_routes import LeanDispatch, LeanRoute
 from haetae.services import Services, build_services
 
 log = structlog.get_logger(__name__)
@@ -109,6 +110,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(consortium_router)
     app.include_router(safety_report_router)
     app.include_router(console_router)
+
+    app.add_middleware(
+        LeanDispatch,
+        routes=[
+            r for r in (*payments_router.routes, *risk_router.routes) if isinstance(r, LeanRoute)
+        ],
+        handlers=app.exception_handlers,
+    )
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

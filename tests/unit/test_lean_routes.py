@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from haetae.app import create_app, install_error_handlers
-from haetae.lean_routes import LeanRoute
+from haetae.lean_routes import LeanDispatch, LeanRoute
 from haetae.payments.api import router as payments_router
 from haetae.risk.api import router as risk_router
 from haetae.services import Services
@@ -189,3 +189,44 @@ async def test_malformed_json_names_the_body(
     )
     assert answer.status_code == 422
     assert answer.json()["error"]["field"] == "body"
+
+
+def _dispatch(app: Any) -> LeanDispatch:
+    layer = app.middleware_stack
+    while not isinstance(layer, LeanDispatch):
+        layer = layer.app
+    return layer
+
+
+async def test_fixed_paths_are_served_before_fastapis_routing(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(services.settings, services)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    risk = await service_key(services, "risk")
+    async with httpx.AsyncClient(transport=transport, base_url="http://haetae.test") as client:
+        assert (await client.get("/healthz")).status_code == 200  # builds the stack
+        dispatch = _dispatch(app)
+        assert set(dispatch.paths) == {
+            ("POST", "/v1/payments"),
+            ("POST", "/v1/risk/evaluate"),
+            ("GET", "/v1/risk/reviews"),
+        }
+
+        async def unreachable(*_: Any) -> None:
+            raise AssertionError("reached FastAPI's routing")
+
+        monkeypatch.setattr(dispatch, "app", unreachable)
+        decided = await client.post("/v1/risk/evaluate", json=EVENT, headers=auth(risk))
+        assert decided.status_code == 200 and decided.json()["decision"]
+        refused = await client.post("/v1/risk/evaluate", json=EVENT)
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+        monkeypatch.undo()
+
+        async def broken(*_: Any, **__: Any) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(services.risk, "evaluate", broken)
+        failed = await client.post("/v1/risk/evaluate", json=EVENT, headers=auth(risk))
+        assert failed.status_code == 500
+        assert failed.json()["error"]["code"] == "internal_error"
