@@ -1094,7 +1094,9 @@ def _render_speed(args: argparse.Namespace, model: DemoModel, s: Speed) -> Part:
         f"{'met' if rate_met else 'missed'}**: **{best.per_second:,.0f} events/s** with "
         f"{tasks} concurrent tasks, {_ratio_text(best.per_second, TARGET_EVENTS_PER_S)}; by "
         f"CPU, {best.cpu_us:,.0f} µs per event, i.e. {cpu_rate:,.0f} events/s if the core "
-        "were ours alone.",
+        "were ours alone. These are the online engine's calls, each storing its decision; "
+        "a replayed stream decided in batch (the same decisions, nothing stored) is "
+        "bench/replay.py's section below.",
         "",
         f"Where the time goes: the compute of a decision (features {step['features']:.0f} + "
         f"{step['update']:.0f} µs, model {step['model']:.0f} µs, rules {step['rules']:.0f} µs: "
