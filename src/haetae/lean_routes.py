@@ -89,7 +89,9 @@ class _Plan:
     """How one route's endpoint gets its arguments and how its answer is sent."""
 
     call: Callable[..., Awaitable[Any]]
-    resolvers: tuple[tuple[str, Resolver], ...]  # in declaration order: the key first
+    # in the endpoint's order; a dependency without a name (``dependencies=[...]`` of the
+    # route) is run for its checks, its value not passed
+    resolvers: tuple[tuple[str | None, Resolver], ...]
     request_name: str | None
     params: tuple[tuple[str, list[Any]], ...]  # (where, FastAPI's fields): path, query, header
     body_name: str | None
@@ -101,7 +103,9 @@ class _Plan:
         services: Services = request.app.state.services
         kwargs: dict[str, Any] = {}
         for name, resolve in self.resolvers:
-            kwargs[name] = await resolve(request, services)
+            value = await resolve(request, services)
+            if name:
+                kwargs[name] = value
         if self.request_name:
             kwargs[self.request_name] = request
         errors: list[Any] = []
@@ -186,7 +190,7 @@ def plan_for(route: APIRoute, dependant: Dependant) -> _Plan:
         raise NotLean("no endpoint")
     return _Plan(
         call=dependant.call,
-        resolvers=tuple((d.name or "", _resolver(d)) for d in dependant.dependencies),
+        resolvers=tuple((d.name, _resolver(d)) for d in dependant.dependencies),
         request_name=dependant.request_param_name,
         params=tuple(
             (where, fields)

@@ -7,10 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from haetae.app import create_app, install_error_handlers
+from haetae.deps import require_scope
 from haetae.lean_routes import LeanDispatch, LeanRoute
 from haetae.payments.api import router as payments_router
 from haetae.risk.api import router as risk_router
@@ -68,8 +70,6 @@ def test_the_busiest_routes_are_lean() -> None:
 
 
 def test_a_route_with_an_unknown_dependency_keeps_fastapis_handler() -> None:
-    from fastapi import Depends
-
     async def other() -> int:
         return 1
 
@@ -230,3 +230,23 @@ async def test_fixed_paths_are_served_before_fastapis_routing(
         failed = await client.post("/v1/risk/evaluate", json=EVENT, headers=auth(risk))
         assert failed.status_code == 500
         assert failed.json()["error"]["code"] == "internal_error"
+
+
+async def test_a_route_level_dependency_is_checked_not_passed(services: Services) -> None:
+    router = APIRouter(route_class=LeanRoute)
+
+    @router.get("/checked", dependencies=[Depends(require_scope("admin"))])
+    async def checked() -> Response:
+        return Response(b"{}", media_type="application/json")
+
+    route = router.routes[0]
+    assert isinstance(route, LeanRoute) and route.lean
+    app = FastAPI()
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(router)
+    admin, risk = await service_key(services, "admin"), await service_key(services, "risk")
+    async with _client(app) as client:
+        assert (await client.get("/checked", headers=auth(admin))).status_code == 200
+        refused = await client.get("/checked", headers=auth(risk))
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
