@@ -49,8 +49,7 @@ from haetae.risk.features.offline import OfflineFeatures
 from haetae.risk.model.scorer import Scorer
 from haetae.risk.model.train import matrix
 from haetae.risk.replay import DECISION, replay
-from haetae.risk.rules.compiler import to_predicate
-from haetae.risk.rules.ruleset import CompiledRule, RuleHit, RuleSet
+from haetae.risk.rules.ruleset import RuleSet, compile_rule
 from haetae.risk.rules.validate import parse_rule
 from haetae.simulate.run import Profile, simulate
 
@@ -59,17 +58,10 @@ TARGET = 20_000
 
 
 def demo_rules() -> RuleSet:
-    compiled = []
-    for name, text, kinds in DEMO_RULES:
-        parsed = parse_rule(text, feature_types(), [])
-        compiled.append(
-            CompiledRule(
-                RuleHit(name, 1, parsed.decision),
-                frozenset(kinds) if kinds else None,
-                to_predicate(parsed.condition),
-                parsed.condition,
-            )
-        )
+    compiled = [
+        compile_rule(name, 1, parse_rule(text, feature_types(), []), kinds or None)
+        for name, text, kinds in DEMO_RULES
+    ]
     return RuleSet(compiled, {})
 
 

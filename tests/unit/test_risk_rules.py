@@ -23,7 +23,7 @@ from haetae.risk.rules.history import FrameHistory, HistoryUnavailable, ParquetH
 from haetae.risk.rules.names import ValueType, event_values
 from haetae.risk.rules.nodes import And, Flag, Or, list_names, names
 from haetae.risk.rules.parser import MAX_DEPTH, parse
-from haetae.risk.rules.ruleset import CompiledRule, RuleHit, RuleSet
+from haetae.risk.rules.ruleset import CompiledRule, RuleHit, RuleSet, compile_rule
 from haetae.risk.rules.validate import parse_rule
 
 FEATURES: dict[str, ValueType] = {
@@ -358,10 +358,7 @@ def test_a_column_of_nothing_but_nulls_is_missing_everywhere() -> None:
 def _compiled(
     name: str, text: str, kinds: frozenset[str] | None = None, version: int = 1
 ) -> CompiledRule:
-    rule = parse_rule(text, FEATURES, LISTS.keys())
-    return CompiledRule(
-        RuleHit(name, version, rule.decision), kinds, to_predicate(rule.condition), rule.condition
-    )
+    return compile_rule(name, version, parse_rule(text, FEATURES, LISTS.keys()), kinds)
 
 
 def test_a_rule_set_applies_rules_by_kind_most_severe_first() -> None:

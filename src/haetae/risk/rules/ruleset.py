@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import structlog
 
 from haetae.risk.events import EVENT_KINDS
-from haetae.risk.rules.compiler import ListLookup, Predicate, Values
-from haetae.risk.rules.nodes import Condition, Decision
+from haetae.risk.rules.compiler import ListLookup, Predicate, Values, to_predicate
+from haetae.risk.rules.nodes import Condition, Decision, Rule
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +34,18 @@ class CompiledRule:
     kinds: frozenset[str] | None  # None: every kind of event
     predicate: Predicate
     condition: Condition  # the parsed rule, for column-wise evaluation (replays)
+
+
+def compile_rule(
+    name: str, version: int, rule: Rule, kinds: Iterable[str] | None = None
+) -> CompiledRule:
+    """A parsed rule ready to evaluate, for ``kinds`` of events (every kind: None)."""
+    return CompiledRule(
+        hit=RuleHit(name, version, rule.decision),
+        kinds=frozenset(kinds) if kinds is not None else None,
+        predicate=to_predicate(rule.condition),
+        condition=rule.condition,
+    )
 
 
 class RuleSet:

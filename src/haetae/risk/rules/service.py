@@ -29,13 +29,13 @@ from haetae.db.engine import Database
 from haetae.errors import HaetaeError
 from haetae.risk.rules import repository
 from haetae.risk.rules.backtest import BacktestResult, run_backtest
-from haetae.risk.rules.compiler import Values, to_predicate
+from haetae.risk.rules.compiler import Values
 from haetae.risk.rules.errors import RuleError
 from haetae.risk.rules.history import HistorySource, HistoryUnavailable
 from haetae.risk.rules.models import RiskList, RiskRule, RiskRuleVersion
 from haetae.risk.rules.names import ValueType
 from haetae.risk.rules.nodes import Decision, Rule
-from haetae.risk.rules.ruleset import CompiledRule, RuleHit, RuleSet
+from haetae.risk.rules.ruleset import RuleHit, RuleSet, compile_rule
 from haetae.risk.rules.validate import parse_rule
 
 log = structlog.get_logger(__name__)
@@ -179,14 +179,7 @@ class RuleBook:
                     "risk_rule_unusable", rule=rule.name, version=rule.version, error=str(error)
                 )
                 continue
-            compiled.append(
-                CompiledRule(
-                    hit=RuleHit(rule.name, rule.version, parsed.decision),
-                    kinds=frozenset(rule.kinds) if rule.kinds is not None else None,
-                    predicate=to_predicate(parsed.condition),
-                    condition=parsed.condition,
-                )
-            )
+            compiled.append(compile_rule(rule.name, rule.version, parsed, rule.kinds))
         loaded = RuleSet(compiled, lists, stamp)
         if loaded.stamp >= self._rules.stamp:  # a slower, older reload must not win
             self._rules = loaded
