@@ -139,3 +139,17 @@ async def test_the_replay_command_writes_every_decision(
 
     missing = CliRunner().invoke(app, [*args[:3], str(tmp_path / "none.parquet")], env=env)
     assert missing.exit_code == 2
+
+
+async def test_without_a_model_only_the_rules_decide(
+    services: Services, stream: pl.DataFrame
+) -> None:
+    await services.rules.save("large", "review if amount >= 1_000_000", author="test")
+    events = stream.head(2_000)
+    replayed = replay(events, scorer=None, rules=await services.rules.current())
+    assert replayed["score"].unique().to_list() == [0]
+    assert replayed["reasons"].list.len().max() == 0
+    large = replayed.filter(pl.col("amount") >= 1_000_000)
+    assert large.height > 0 and set(large["decision"]) == {"review"}
+    assert set(replayed.filter(pl.col("amount") < 1_000_000)["decision"]) == {"allow"}
+    assert large["rule_hits"].to_list() == [["large"]] * large.height
