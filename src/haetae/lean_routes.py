@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import fastapi.routing
@@ -36,7 +37,6 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from haetae.catalog import negotiate_locale
 from haetae.deps import (
     ScopeCheck,
     authenticate,
@@ -62,7 +62,7 @@ async def _services(request: Request, services: Services) -> Services:
 
 
 async def _locale(request: Request, services: Services) -> Any:
-    return negotiate_locale(request.headers.get("accept-language"))
+    return await get_locale(request.headers.get("accept-language"))
 
 
 def _scoped(scope: Any) -> Resolver:
@@ -93,7 +93,8 @@ class _Plan:
     # route) is run for its checks, its value not passed
     resolvers: tuple[tuple[str | None, Resolver], ...]
     request_name: str | None
-    params: tuple[tuple[str, list[Any]], ...]  # (where, FastAPI's fields): path, query, header
+    # (where the values are in the request, FastAPI's fields): path, query, header
+    params: tuple[tuple[Callable[[Request], Any], list[Any]], ...]
     body_name: str | None
     body_model: type[BaseModel] | None
     response_model: type[BaseModel] | None
@@ -109,15 +110,8 @@ class _Plan:
         if self.request_name:
             kwargs[self.request_name] = request
         errors: list[Any] = []
-        for where, fields in self.params:
-            source = (
-                request.path_params
-                if where == "path"
-                else request.query_params
-                if where == "query"
-                else request.headers
-            )
-            values, found = request_params_to_args(fields, source)
+        for source, fields in self.params:
+            values, found = request_params_to_args(fields, source(request))
             kwargs.update(values)
             errors.extend(found)
         raw = b""
@@ -193,11 +187,11 @@ def plan_for(route: APIRoute, dependant: Dependant) -> _Plan:
         resolvers=tuple((d.name, _resolver(d)) for d in dependant.dependencies),
         request_name=dependant.request_param_name,
         params=tuple(
-            (where, fields)
-            for where, fields in (
-                ("path", dependant.path_params),
-                ("query", dependant.query_params),
-                ("header", dependant.header_params),
+            (source, fields)
+            for source, fields in (
+                (attrgetter("path_params"), dependant.path_params),
+                (attrgetter("query_params"), dependant.query_params),
+                (attrgetter("headers"), dependant.header_params),
             )
             if fields
         ),
@@ -229,13 +223,12 @@ class LeanRoute(APIRoute):
         return self.plan is not None
 
     def get_route_handler(self) -> Handler:
-        fallback = super().get_route_handler()
         try:
             self.plan = plan_for(self, _effective_dependant(self))
         except NotLean as reason:
             log.warning("lean_route.unavailable", path=self.path, reason=str(reason))
             self.plan = None
-            return fallback
+            return super().get_route_handler()
         return self.plan.handle
 
 

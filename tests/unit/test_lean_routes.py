@@ -177,20 +177,6 @@ async def test_a_lean_route_checks_the_key_before_reading_the_body(
     assert (await plain.post("/v1/payments", **broken)).status_code == 422  # FastAPI's order
 
 
-async def test_malformed_json_names_the_body(
-    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], services: Services
-) -> None:
-    lean, _ = clients
-    _, merchant = await merchant_key(services)
-    answer = await lean.post(
-        "/v1/payments",
-        content=b'{"amount": 1,',
-        headers=auth(merchant, **{"Content-Type": "application/json"}),
-    )
-    assert answer.status_code == 422
-    assert answer.json()["error"]["field"] == "body"
-
-
 def _dispatch(app: Any) -> LeanDispatch:
     layer = app.middleware_stack
     while not isinstance(layer, LeanDispatch):

@@ -207,6 +207,7 @@ async def test_not_json_is_422(client: httpx.AsyncClient, services: Services) ->
     )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "request_invalid"
+    assert response.json()["error"]["field"] == "body"  # not the byte offset (ADR 0006)
 
 
 async def test_amount_limits_and_currency(client: httpx.AsyncClient, services: Services) -> None:

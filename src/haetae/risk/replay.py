@@ -26,8 +26,8 @@ from haetae.risk.features.definitions import FEATURES, Feature
 from haetae.risk.features.offline import OfflineFeatures
 from haetae.risk.model.scorer import Scorer
 from haetae.risk.model.train import matrix
+from haetae.risk.rules.backtest import name_columns
 from haetae.risk.rules.compiler import to_expr
-from haetae.risk.rules.names import EVENT_COLUMNS
 from haetae.risk.rules.nodes import names
 from haetae.risk.rules.ruleset import SEVERITY, CompiledRule, RuleSet
 
@@ -69,18 +69,10 @@ def replay(
 
 
 def _rule_columns(frame: pl.DataFrame, rules: RuleSet) -> pl.DataFrame:
-    """One column per name the rules use, named as in the rules (``device.id`` is the
-    event's ``device_id``), and the event's kind; as the backtest reads them, NaN as null
-    (online a missing value is None, which no comparison holds for)."""
-    available = set(frame.columns)
+    """One column per name the rules use and the event's kind, read as the backtest reads
+    them: NaN as null (online a missing value is None, which no comparison holds for)."""
     used = sorted({name for rule in rules.rules for name in names(rule.condition)})
-    columns = []
-    for name in used:
-        source = name if name in available else EVENT_COLUMNS.get(name)
-        if source in available:
-            columns.append(pl.col(source).alias(name))
-        else:  # a name the frame lacks is missing for every event
-            columns.append(pl.lit(None, dtype=pl.Float64).alias(name))
+    columns, _ = name_columns(used, set(frame.columns), {})
     return frame.select(*columns, pl.col("kind").alias(_KIND)).with_columns(
         cs.float().fill_nan(None)
     )

@@ -8,7 +8,7 @@ more than one currency in the history, read ``by_currency``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -63,15 +63,7 @@ def run_backtest(
     """``known``: the features' types, for the names the history lacks (read as missing)."""
     available = set(history.collect_schema().names())
     events = history.filter(*_filters(available, kinds, since, until))
-    types = {**known, **EVENT_NAMES}
-    columns, missing = [], []
-    for name in names(rule.condition):
-        source = name if name in available else EVENT_COLUMNS.get(name)
-        if source in available:
-            columns.append(pl.col(source).alias(name))
-        else:
-            missing.append(name)
-            columns.append(pl.lit(None, dtype=_DTYPES[types.get(name, "number")]).alias(name))
+    columns, missing = name_columns(names(rule.condition), available, known)
     frame = (
         events.select(
             *columns,
@@ -129,6 +121,24 @@ def run_backtest(
         },
         missing_columns=missing,
     )
+
+
+def name_columns(
+    wanted: Iterable[str], available: Collection[str], known: Mapping[str, ValueType]
+) -> tuple[list[pl.Expr], list[str]]:
+    """A column per name a rule uses, named as in the rule (``device.id`` is the event's
+    ``device_id``), and the names ``available`` lacks: those are missing (null, of the
+    type ``known`` or the event's names give) for every event."""
+    types = {**known, **EVENT_NAMES}
+    columns, missing = [], []
+    for name in wanted:
+        source = name if name in available else EVENT_COLUMNS.get(name)
+        if source is not None and source in available:
+            columns.append(pl.col(source).alias(name))
+        else:
+            missing.append(name)
+            columns.append(pl.lit(None, dtype=_DTYPES[types.get(name, "number")]).alias(name))
+    return columns, missing
 
 
 def _base(available: set[str], column: str, dtype: pl.DataType) -> pl.Expr:
