@@ -24,6 +24,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -96,7 +97,7 @@ def online(
 
 def _check(
     stream: pl.DataFrame,
-    replayed: list[dict[str, object]],
+    replayed: Sequence[Mapping[str, float | bool | None]],
     warmup: int,
     features: tuple[Feature, ...],
 ) -> None:

@@ -179,7 +179,7 @@ from haetae.services import build_services
 
 host, port, counts_path = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
 settings = Settings()
-configure_logging(settings.log_level, json=settings.log_json)
+configure_logging(settings.log_level, json=settings.log_json, cache=True)
 upgrade(settings.effective_database_url)
 services = build_services(settings)
 counts = collections.Counter()

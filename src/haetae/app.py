@@ -85,6 +85,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         version=__version__,
         summary="Customer protection for digital banks and payment companies",
         lifespan=lifespan,
+        telemetry={
+            "tracing": settings.opentelemetry,
+            "metrics": settings.opentelemetry,
+            "logs": settings.opentelemetry,
+        },
     )
     app.state.services = services
     install_error_handlers(app)
@@ -140,5 +145,5 @@ def create_worker_app() -> FastAPI:
     from haetae.logging import configure_logging
 
     settings = Settings()
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_logging(settings.log_level, json=settings.log_json, cache=True)
     return create_app(settings)

@@ -273,7 +273,7 @@ def issuer_sim(
     from haetae.issuer_sim.server import main as sim_main
     from haetae.logging import configure_logging
 
-    configure_logging()
+    configure_logging(cache=True)
     windows = [MaintenanceWindow.parse(w) for w in maintenance or []]
     table = Table("card", "brand", "behaviour", title=f"issuer simulator on {host}:{port}")
     for card in describe_test_cards():
@@ -295,7 +295,7 @@ def notify_worker() -> None:
     from haetae.services import build_services, settle_heap
 
     settings = _settings()
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_logging(settings.log_level, json=settings.log_json, cache=True)
     upgrade(settings.effective_database_url)
 
     async def _run() -> None:
@@ -335,7 +335,7 @@ def serve(
     settings = _settings()
     if demo:
         settings = settings.model_copy(update={"demo": True})
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_logging(settings.log_level, json=settings.log_json, cache=True)
     if workers > 1:
         refusal = _why_not_several_processes(settings)
         if refusal:

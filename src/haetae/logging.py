@@ -42,7 +42,11 @@ def _scrub_processor(
     return {key: _scrub(value) for key, value in event_dict.items()}
 
 
-def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
+def configure_logging(level: str = "INFO", *, json: bool = True, cache: bool = False) -> None:
+    """``cache``: for a long-running process configured once at start. Each module's logger
+    is then built on its first message and kept; otherwise it is built anew for every
+    message, filtered out or not (several per payment). Tests, which configure logging
+    again, leave it off."""
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if json
@@ -59,7 +63,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache,
     )
     # Libraries that log through the standard library (uvicorn, SQLAlchemy) go the same way.
     handler = logging.StreamHandler(sys.stdout)

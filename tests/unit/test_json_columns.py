@@ -48,3 +48,24 @@ async def test_the_database_writes_json_columns_with_it(tmp_path: Path) -> None:
     finally:
         stored.close()
     assert raw == '{"message":"새 기기","count":2}'  # orjson's (json.dumps escapes the Korean)
+
+
+def test_an_idempotent_request_hashes_as_canonical_json_module_output() -> None:
+    """Stored request hashes must not change with the encoder: orjson's bytes are the json
+    module's canonical ones (sorted keys, compact, UTF-8), and what orjson refuses goes
+    through the json module."""
+    import hashlib
+    import hmac
+
+    from haetae.payments.idempotency import request_fingerprint
+
+    key = b"k" * 32
+    bodies = [
+        {"order_id": '주문-1\u2028\x00\x1f\x7f"\\/', "amount": 1000, "card": {"b": None, "a": 1}},
+        {"amount": 2**70, "currency": "KRW"},  # beyond 64 bits: orjson refuses it
+        {"z": [True, False, None, -1, 0.5], "a": {}},
+    ]
+    for body in bodies:
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        expected = hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+        assert request_fingerprint(key, body) == expected

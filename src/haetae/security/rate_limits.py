@@ -21,6 +21,10 @@ from limits.storage import storage_from_string
 from haetae.errors import HaetaeError
 from haetae.security.api_keys import Principal
 
+# Addresses with a recent failure, kept before old ones are swept out (a guesser rotating
+# through many addresses); the limiter keeps its own counters for each of them anyway.
+_REMEMBERED_ADDRESSES = 100_000
+
 
 @dataclass(frozen=True, slots=True)
 class RateLimitSettings:
@@ -50,6 +54,14 @@ class RateLimits:
             "service": _limits(settings.service, "HAETAE_RATE_LIMIT_SERVICE"),
         }
         self._failed_auth = _limits(settings.failed_auth, "HAETAE_RATE_LIMIT_FAILED_AUTH")
+        # With the counters in this process, an address that never failed here has nothing
+        # to test: its check is skipped (a sliding-window test is a few percent of a
+        # payment's CPU). A failure counts for up to two windows, the current and the last.
+        self._local = settings.storage.startswith("async+memory")
+        self._failure_memory = 2 * max(
+            (limit.get_expiry() for limit in self._failed_auth), default=0
+        )
+        self._last_failure: dict[str, float] = {}
 
     async def admit_key(self, principal: Principal) -> None:
         """Count a request of ``principal``'s key; a 429 once any of its limits is spent."""
@@ -59,13 +71,34 @@ class RateLimits:
 
     async def admit_client(self, address: str) -> None:
         """Before checking a key: a 429 for a client whose failed attempts are spent."""
+        if self._local and not self._failed_lately(address):
+            return
         for limit in self._failed_auth:
             if not await self._limiter.test(limit, "auth", address):
                 await self._refuse(limit, "auth", address)
 
     async def count_failure(self, address: str) -> None:
+        if self._local:
+            if len(self._last_failure) >= _REMEMBERED_ADDRESSES:
+                self._forget_old_failures()
+            self._last_failure[address] = time.monotonic()
         for limit in self._failed_auth:
             await self._limiter.hit(limit, "auth", address)
+
+    def _failed_lately(self, address: str) -> bool:
+        last = self._last_failure.get(address)
+        if last is None:
+            return False
+        if time.monotonic() - last < self._failure_memory:
+            return True
+        del self._last_failure[address]
+        return False
+
+    def _forget_old_failures(self) -> None:
+        cutoff = time.monotonic() - self._failure_memory
+        for address, last in list(self._last_failure.items()):
+            if last < cutoff:
+                del self._last_failure[address]
 
     async def _refuse(self, limit: RateLimitItem, *identifiers: str) -> NoReturn:
         stats = await self._limiter.get_window_stats(limit, *identifiers)
