@@ -12,8 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from haetae import __version__
+from haetae.body_limit import BodyLimit, too_large
 from haetae.catalog import negotiate_locale
 from haetae.config import Settings
 from haetae.errors import HaetaeError
@@ -94,6 +96,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     install_error_handlers(app)
 
+    from haetae.cases.api import EVIDENCE_MAX_BODY, EVIDENCE_PATH
     from haetae.cases.api import router as cases_router
     from haetae.certificates.api import router as certificates_router
     from haetae.console.routes import router as console_router
@@ -122,6 +125,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             r for r in (*payments_router.routes, *risk_router.routes) if isinstance(r, LeanRoute)
         ],
         handlers=app.exception_handlers,
+    )
+
+    async def refuse_body(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = _error_response(Request(scope, receive), too_large(limit))
+        await response(scope, receive, send)
+
+    # Outside the lean routes (added last: the outermost of our middleware).
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_body_bytes,
+        refuse=refuse_body,
+        larger={EVIDENCE_PATH: EVIDENCE_MAX_BODY},
     )
 
     @app.get("/healthz", tags=["operations"])

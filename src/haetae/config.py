@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 24
     idempotency_wait_seconds: float = 10.0
     api_key_cache_seconds: float = 30.0
+    # The largest request body taken (bytes); a larger one gets 413 before it is read
+    # whole. Evidence uploads have their own limit (cases.evidence.MAX_BYTES).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Rate limits (``limits`` syntax, ";" between several): per key by kind, and failed
     # authentications per client address; counters in memory or Redis ("async+redis://…").
     rate_limit_merchant: str = "200/second"

@@ -358,9 +358,15 @@ async def test_evidence_is_checked_by_content_and_size(
         files={"file": ("big.pdf", b"%PDF-" + b"0" * (10 * 1024 * 1024), "application/pdf")},
         headers=keys["cases"],
     )
-    assert big.status_code == 413
+    assert big.status_code == 413 and big.json()["error"]["code"] == "evidence_too_large"
+    # Over the request limit of other routes (1 MiB), within the evidence route's own.
+    pdf = b"%PDF-" + b"0" * (3 * 1024 * 1024)
+    three_mb = await client.post(
+        url, files={"file": ("long.pdf", pdf, "application/pdf")}, headers=keys["cases"]
+    )
+    assert three_mb.status_code == 201, three_mb.text
     listed = (await client.get(url, headers=keys["cases"])).json()
-    assert [e["filename"] for e in listed] == ["sms.png"]
+    assert [e["filename"] for e in listed] == ["sms.png", "long.pdf"]
     stored = services.settings.data_dir / "evidence" / listed[0]["sha256"]
     assert stored.read_bytes() == png
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -208,6 +209,47 @@ async def test_not_json_is_422(client: httpx.AsyncClient, services: Services) ->
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "request_invalid"
     assert response.json()["error"]["field"] == "body"  # not the byte offset (ADR 0006)
+
+
+async def test_a_body_over_the_limit_gets_413_naming_it(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    """A body over HAETAE_MAX_BODY_BYTES (1 MiB) is refused before it is read whole: with
+    its length announced, or streamed without one; on the lean payment route and on an
+    ordinary FastAPI route alike. Nothing is written."""
+    _, key = await merchant_key(services)
+    big = payment_body(order_id="x" * (1024 * 1024))
+    announced = await client.post("/v1/payments", json=big, headers=auth(key))
+    assert announced.status_code == 413, announced.text
+    error = announced.json()["error"]
+    assert error["code"] == "request_too_large" and error["field"] == "body"
+    assert error["message"] == "요청 본문이 너무 큽니다 (최대 1024 KB)."
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(40):
+            yield b"x" * 32 * 1024
+
+    streamed = await client.post(
+        "/v1/payments",
+        content=chunks(),
+        headers=auth(key, **{"Content-Type": "application/json", "Accept-Language": "en"}),
+    )
+    assert streamed.status_code == 413
+    assert streamed.json()["error"]["message"] == (
+        "The request body is too large (at most 1024 KB)."
+    )
+    other_route = await client.post(
+        "/v1/fraud-reports",
+        content=b"{" + b" " * (1024 * 1024 + 1),
+        headers=auth(await service_key(services, "cases"), **{"Content-Type": "application/json"}),
+    )
+    assert other_route.status_code == 413
+    assert other_route.json()["error"]["code"] == "request_too_large"
+    small = payment_body(order_id="o-small")
+    assert (await client.post("/v1/payments", json=small, headers=auth(key))).status_code == 201
+    async with services.db.sessions() as session:
+        orders = (await session.scalars(select(Payment.order_id))).all()
+    assert orders == ["o-small"]
 
 
 async def test_amount_limits_and_currency(client: httpx.AsyncClient, services: Services) -> None:

@@ -26,6 +26,11 @@ from haetae.deps import LocaleDep, ServicesDep, require_scope
 from haetae.security.api_keys import Principal
 
 router = APIRouter(tags=["fraud reports and cases"])
+
+EVIDENCE_PATH = "/v1/cases/{case_id}/evidence"
+# The request limit of the evidence upload (haetae.body_limit): the file's own limit plus
+# room for the multipart envelope; the file is then checked against MAX_BYTES itself.
+EVIDENCE_MAX_BODY = MAX_BYTES + 64 * 1024
 CasesPrincipal = Annotated[Principal, Depends(require_scope("cases"))]
 
 
@@ -240,7 +245,7 @@ async def lift_action(
     return case_out(view, services.clock())
 
 
-@router.post("/v1/cases/{case_id}/evidence", response_model=EvidenceOut, status_code=201)
+@router.post(EVIDENCE_PATH, response_model=EvidenceOut, status_code=201)
 async def add_evidence(
     case_id: str,
     services: ServicesDep,
@@ -259,7 +264,7 @@ async def add_evidence(
     return EvidenceOut.model_validate(item, from_attributes=True)
 
 
-@router.get("/v1/cases/{case_id}/evidence", response_model=list[EvidenceOut])
+@router.get(EVIDENCE_PATH, response_model=list[EvidenceOut])
 async def list_evidence(
     case_id: str, services: ServicesDep, _: CasesPrincipal
 ) -> list[EvidenceOut]:
