@@ -83,6 +83,7 @@ from haetae.demo import DEMO_RULES
 from haetae.logging import configure_logging
 from haetae.risk.decisions.models import DecisionRecord
 from haetae.risk.events import RiskEvent
+from haetae.risk.features import InProcessFeatureStore
 from haetae.risk.model.metrics import Metrics
 from haetae.risk.rules.names import event_values
 from haetae.risk.rules.ruleset import RuleSet
@@ -786,7 +787,7 @@ def _breakdown(
     calls in the same order, without storing the decision), plus the API-side parsing."""
     risk = services.risk
     store, scorer = risk.store, risk.scorer
-    assert scorer is not None
+    assert scorer is not None and isinstance(store, InProcessFeatureStore)
     clock = time.perf_counter_ns
     names = ("parse", "row", "features", "update", "model", "rules", "compute")
     steps: dict[str, list[float]] = {name: [] for name in names}
@@ -907,9 +908,11 @@ async def _speed(args: argparse.Namespace, model: DemoModel, stream: pl.DataFram
         # that the measured events see windows as full as a running bank's.
         started = time.perf_counter()
         history = cursor.take(args.history)
+        store = services.risk.store
+        assert isinstance(store, InProcessFeatureStore)  # the embedded default measured here
         for row in history.iter_rows(named=True):
             row["label"] = row["scenario"] = None  # online, labels come later
-            services.risk.store.process(row)
+            store.process(row)
         result.history, result.history_seconds = history.height, time.perf_counter() - started
         del history
         # What a full collection costs with this heap: any event it lands in waits for it.

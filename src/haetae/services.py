@@ -47,6 +47,7 @@ from haetae.risk.decisions.writer import GroupCommitWriter
 from haetae.risk.engine import RiskEngine
 from haetae.risk.features import (
     FEATURE_NAMES,
+    AsyncFeatureStore,
     FeatureStore,
     InProcessFeatureStore,
     RedisFeatureStore,
@@ -147,6 +148,8 @@ class Services:
         await self.relay.stop()
         await self.issuers.close()
         await self.pending_cards.close()
+        if isinstance(self.risk.store, RedisFeatureStore):
+            await self.risk.store.close()
         await self.bus.close()
         await self.db.dispose()
 
@@ -305,7 +308,7 @@ def settle_heap() -> None:
     gc.set_threshold(max(YOUNG_COLLECTION_THRESHOLD, young), middle, old)
 
 
-def build_feature_store(settings: Settings) -> FeatureStore:
+def build_feature_store(settings: Settings) -> FeatureStore | AsyncFeatureStore:
     """In-process by default; Redis when ``HAETAE_REDIS_URL`` is set (several API processes
     then share one view of each customer's, card's and device's history)."""
     if settings.redis_url:

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import polars as pl
 import pytest
-import redis
+import redis.asyncio as redis
 
 from haetae.risk.events import EVENT_SCHEMA
 from haetae.risk.features import InProcessFeatureStore, RedisFeatureStore, compute
-from tests.unit.test_features_parity import assert_parity, replay, simulated_stream
+from tests.unit.test_features_parity import assert_parity, simulated_stream
 
 pytestmark = pytest.mark.integration
 
@@ -22,24 +23,32 @@ REDIS_URL = os.environ.get("HAETAE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[redis.Redis]:
+@pytest.fixture
+async def client() -> AsyncIterator[redis.Redis]:
     connection = redis.Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
     try:
-        connection.ping()
+        await connection.ping()
     except redis.RedisError as exc:
         pytest.fail(f"Redis unreachable at {REDIS_URL}: {exc}")
     yield connection
-    connection.close()
+    await connection.aclose()
 
 
 @pytest.fixture
-def prefix(client: redis.Redis) -> Iterator[str]:
+async def prefix(client: redis.Redis) -> AsyncIterator[str]:
     name = f"test:features:{uuid.uuid4().hex[:12]}"
     yield name
-    keys = list(client.scan_iter(match=f"{name}:*", count=1000))
+    keys = await _keys(client, f"{name}:*")
     if keys:
-        client.delete(*keys)
+        await client.delete(*keys)
+
+
+async def _keys(client: redis.Redis, pattern: str) -> list[Any]:
+    return [key async for key in client.scan_iter(match=pattern, count=1000)]
+
+
+async def _replay(store: RedisFeatureStore, events: pl.DataFrame) -> list[dict[str, Any]]:
+    return [await store.process(row) for row in events.iter_rows(named=True)]
 
 
 def _event(kind: str, minutes: float, **fields: Any) -> dict[str, Any]:
@@ -56,69 +65,72 @@ def _event(kind: str, minutes: float, **fields: Any) -> dict[str, Any]:
     return row
 
 
-def test_replay_on_redis_equals_offline(client: redis.Redis, prefix: str) -> None:
+async def test_replay_on_redis_equals_offline(client: redis.Redis, prefix: str) -> None:
     events = simulated_stream(seed=5, size=1_200, days=45).sort("occurred_at", maintain_order=True)
     store = RedisFeatureStore(client, prefix=prefix)
-    assert_parity(list(replay(store, events)), compute(events))
+    assert_parity(await _replay(store, events), compute(events))
 
 
-def test_features_then_update_equals_process(client: redis.Redis, prefix: str) -> None:
+async def test_features_then_update_equals_process(client: redis.Redis, prefix: str) -> None:
     events = simulated_stream(seed=6, size=400, days=10).sort("occurred_at", maintain_order=True)
     split = RedisFeatureStore(client, prefix=f"{prefix}:split")
     local = InProcessFeatureStore()
     for row in events.iter_rows(named=True):
-        got = split.features(row)
-        split.update(row)
+        got = await split.features(row)
+        await split.update(row)
         assert got == local.process(row)
 
 
-def test_an_event_replayed_twice_counts_once(client: redis.Redis, prefix: str) -> None:
+async def test_an_event_replayed_twice_counts_once(client: redis.Redis, prefix: str) -> None:
     store = RedisFeatureStore(client, prefix=prefix)
     payment = _event("payment", 0, card_id="k1", terminal_id="t1", amount=5_000, approved=True)
-    store.update(payment)
-    store.update(payment)  # a redelivered message
+    await store.update(payment)
+    await store.update(payment)  # a redelivered message
     later = _event("payment", 5, card_id="k1", terminal_id="t1", amount=1_000)
-    values = store.features(later)
+    values = await store.features(later)
     assert values["card.count_1h"] == 1
     assert values["customer.sum_amount_24h"] == 5_000
 
 
-def test_a_late_label_reaches_the_delayed_terminal_risk(client: redis.Redis, prefix: str) -> None:
+async def test_a_late_label_reaches_the_delayed_terminal_risk(
+    client: redis.Redis, prefix: str
+) -> None:
     store = RedisFeatureStore(client, prefix=prefix)
     paid = [
         _event("payment", i, customer_id=f"c{i}", card_id=f"k{i}", terminal_id="t9", label=0)
         for i in range(4)
     ]
     for row in paid:
-        store.update(row)
-    store.record_label(paid[0], 1)
+        await store.update(row)
+    await store.record_label(paid[0], 1)
     eight_days = 8 * 24 * 60
     probe = _event("payment", eight_days - 30, card_id="kx", terminal_id="t9")
-    values = store.features(probe)
+    values = await store.features(probe)
     assert values["terminal.delayed_count_24h"] == 4
     assert values["terminal.risk_24h"] == pytest.approx(0.25)
 
 
-def test_keys_expire_after_their_longest_window(client: redis.Redis, prefix: str) -> None:
+async def test_keys_expire_after_their_longest_window(client: redis.Redis, prefix: str) -> None:
     store = RedisFeatureStore(client, prefix=prefix)
-    store.features(_event("login", 0, device_id="d0", ip="10.0.0.9"))  # nobody seen yet
-    assert list(client.scan_iter(match=f"{prefix}:*")) == []  # reading keeps nothing
-    store.update(_event("login", 0, device_id="d1", ip="10.0.0.1"))
-    client.delete(*client.scan_iter(match=f"{prefix}:*:win"))
-    store.features(_event("login", 1, device_id="d1", ip="10.0.0.1"))  # rebuilds the sums
-    ttls = [client.pttl(key) for key in client.scan_iter(match=f"{prefix}:*")]
+    await store.features(_event("login", 0, device_id="d0", ip="10.0.0.9"))  # nobody seen yet
+    assert await _keys(client, f"{prefix}:*") == []  # reading keeps nothing
+    await store.update(_event("login", 0, device_id="d1", ip="10.0.0.1"))
+    await client.delete(*await _keys(client, f"{prefix}:*:win"))
+    await store.features(_event("login", 1, device_id="d1", ip="10.0.0.1"))  # rebuilds the sums
+    ttls = [await client.pttl(key) for key in await _keys(client, f"{prefix}:*")]
     assert ttls
     assert all(ttl > 0 for ttl in ttls), "every key has a TTL"
     assert max(ttls) <= timedelta(days=400).total_seconds() * 1000
 
 
-def test_unreachable_redis_raises() -> None:
+async def test_unreachable_redis_raises() -> None:
     store = RedisFeatureStore.from_url("redis://127.0.0.1:1/0", timeout=0.2)
     with pytest.raises(redis.ConnectionError):
-        store.features(_event("login", 0))
+        await store.features(_event("login", 0))
+    await store.close()
 
 
-def test_sums_kept_in_redis_equal_sums_recomputed_whatever_the_order(
+async def test_sums_kept_in_redis_equal_sums_recomputed_whatever_the_order(
     client: redis.Redis, prefix: str
 ) -> None:
     """The window sums move forward incrementally; a late event drops them and a read for
@@ -139,13 +151,13 @@ def test_sums_kept_in_redis_equal_sums_recomputed_whatever_the_order(
     ]
     kept = RedisFeatureStore(client, prefix=f"{prefix}:kept")
     for row in events:  # written as they come, read after each (the sums move)
-        kept.update(row)
-        kept.features(_event("payment", 24 * 60 + 5, card_id="k1", terminal_id="t1"))
+        await kept.update(row)
+        await kept.features(_event("payment", 24 * 60 + 5, card_id="k1", terminal_id="t1"))
     probes = [24 * 60 + 5, 24 * 60 + 30, 2 * 24 * 60, 24 * 60 + 2, 9 * 24 * 60]
     for n, minutes in enumerate(probes):
         fresh = RedisFeatureStore(client, prefix=f"{prefix}:fresh{n}")
         for row in events:
-            fresh.update(row)  # each write is in order or rebuilds: no read in between
+            await fresh.update(row)  # each write is in order or rebuilds: no read in between
         probe = _event("payment", minutes, card_id="k1", terminal_id="t1", device_id="d1")
-        client.delete(*client.scan_iter(match=f"{prefix}:fresh{n}:*:win"))  # computed anew
-        assert kept.features(probe) == fresh.features(probe), minutes
+        await client.delete(*await _keys(client, f"{prefix}:fresh{n}:*:win"))  # computed anew
+        assert await kept.features(probe) == await fresh.features(probe), minutes

@@ -11,12 +11,15 @@ from typing import Any
 
 import httpx
 import polars as pl
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from haetae.bus.base import Event
 from haetae.bus.models import OutboxEvent
 from haetae.cli import app
+from haetae.risk.features import InProcessFeatureStore
+from haetae.risk.features.rowops import Row, Value
 from haetae.services import Services
 from tests.conftest import Clock
 from tests.helpers import auth, merchant_key, payment_body, service_key
@@ -257,9 +260,38 @@ async def test_a_certificate_reissue_event_feeds_the_engine(
     assert len(again) == 1
 
 
+class _AcrossTheNetwork:
+    """A feature store called as the Redis one is (awaited: ``AsyncFeatureStore``), holding
+    its history in an in-process store; ``fail_writes`` makes its writes fail as Redis's do
+    when the connection is lost."""
+
+    def __init__(self) -> None:
+        self.history = InProcessFeatureStore()
+        self.fail_writes = False
+        self.failed = 0
+
+    async def features(self, row: Row) -> dict[str, Value]:
+        return self.history.features(row)
+
+    async def process(self, row: Row) -> dict[str, Value]:
+        return self.history.process(row)
+
+    async def update(self, row: Row) -> None:
+        if self.fail_writes:
+            self.failed += 1
+            raise ConnectionError("the feature store's connection was lost")
+        self.history.update(row)
+
+    async def record_label(self, row: Row, label: int) -> None:
+        self.history.record_label(row, label)
+
+
+@pytest.mark.parametrize("store", ["in-process", "awaited"])
 async def test_key_in_card_testing_is_stepped_up_and_declines_are_counted(
-    client: httpx.AsyncClient, services: Services
+    client: httpx.AsyncClient, services: Services, store: str
 ) -> None:
+    if store == "awaited":
+        services.risk.use_store(_AcrossTheNetwork())
     risk_key = await service_key(services, "risk")
     await _rule(
         client,
@@ -285,3 +317,22 @@ async def test_key_in_card_testing_is_stepped_up_and_declines_are_counted(
     assert last.features["device.distinct_cards_24h"] == 3
     assert last.features["device.decline_rate_1h"] == 2 / 3  # the issuer's answers counted
     assert last.event["card_id"] and "4242" not in str(last.event)
+
+
+async def test_a_payment_stands_when_the_feature_store_cannot_count_it(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    """The issuer's answer reaches the feature store after the payment is decided and
+    stored: a store that fails then costs the features one event, not the payment."""
+    store = _AcrossTheNetwork()
+    services.risk.use_store(store)
+    _, shop = await merchant_key(services)
+    store.fail_writes = True
+    response = await client.post("/v1/payments", json=payment_body(), headers=auth(shop))
+    assert response.status_code == 201 and response.json()["status"] == "approved"
+    assert store.failed == 1
+    store.fail_writes = False
+    again = await client.post("/v1/payments", json=payment_body(order_id="o-2"), headers=auth(shop))
+    assert again.status_code == 201
+    probe = {"kind": "payment", "customer_id": "cust-1", "occurred_at": datetime.now(UTC)}
+    assert (await store.features({**probe, "card_id": None}))["customer.count_1h"] == 1

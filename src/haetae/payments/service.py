@@ -5,7 +5,7 @@ while the issuer is called."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,7 +66,7 @@ class _Attempt:
     # the Idempotency-Key). Later writes are conditional on it.
     stored_status: str | None = None
     # The risk engine's hook for the issuer's answer (see RiskDecision.observe).
-    observe: Callable[[bool | None], None] | None = None
+    observe: Callable[[bool | None], Awaitable[None]] | None = None
 
 
 class _Superseded(Exception):
@@ -488,8 +488,8 @@ class PaymentService:
             return await self._superseded(attempt)
         if attempt.observe is not None:
             outcome = {"approved": True, "declined": False}.get(payment.status)
-            attempt.observe(outcome)
-            attempt.observe = None  # once, whatever path finishes the attempt
+            observe, attempt.observe = attempt.observe, None  # once, whatever path finishes
+            await observe(outcome)
         metrics.PAYMENTS.labels(payment.status, payment.error_code or "").inc()
         log.info(
             "payment.finished",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -31,8 +31,9 @@ class RiskDecision:
     score: int  # 0-100
     reasons: list[str] = field(default_factory=list)
     # Tell the engine the issuer's answer (True approved, False declined, None unknown), so
-    # that velocity and decline-rate features count the payment with its outcome.
-    observe: Callable[[bool | None], None] | None = field(default=None, compare=False)
+    # that velocity and decline-rate features count the payment with its outcome. It never
+    # raises: the payment is already decided when it is called.
+    observe: Callable[[bool | None], Awaitable[None]] | None = field(default=None, compare=False)
 
 
 class RiskEngine(Protocol):

@@ -29,7 +29,7 @@ from haetae.risk.decisions.service import Decisions, label_value, record_decisio
 from haetae.risk.decisions.writer import GroupCommitWriter
 from haetae.risk.engine import Decision, PaymentRiskInput, RiskDecision
 from haetae.risk.events import Device, RiskEvent
-from haetae.risk.features import FeatureStore
+from haetae.risk.features import AsyncFeatureStore, FeatureStore, InProcessFeatureStore
 from haetae.risk.features.warmup import event_row
 from haetae.risk.model.explain import Reason
 from haetae.risk.model.scorer import Scorer
@@ -87,7 +87,7 @@ class RiskService:
     def __init__(
         self,
         *,
-        store: FeatureStore,
+        store: FeatureStore | AsyncFeatureStore,
         rules: RuleBook,
         scorer: Scorer | None,
         writer: GroupCommitWriter,
@@ -96,7 +96,7 @@ class RiskService:
         contact_phone: str,
         decisions: Decisions,
     ) -> None:
-        self.store = store
+        self.use_store(store)
         self.rules = rules
         self.scorer = scorer
         self._writer = writer
@@ -104,6 +104,17 @@ class RiskService:
         self._clock = clock
         self._contact_phone = contact_phone
         self._decisions = decisions
+
+    def use_store(self, store: FeatureStore | AsyncFeatureStore) -> None:
+        """Decide with ``store`` from now on. The in-process store is called directly (no
+        await on the hot path); any other is a store across the network, awaited."""
+        self.store = store
+        self._local: FeatureStore | None = None
+        self._remote: AsyncFeatureStore | None = None
+        if isinstance(store, InProcessFeatureStore):
+            self._local = store
+        else:
+            self._remote = cast(AsyncFeatureStore, store)
 
     @property
     def writer(self) -> GroupCommitWriter:
@@ -126,7 +137,12 @@ class RiskService:
     ) -> tuple[Assessment, dict[str, Any]]:
         row = event.row()
         row["event_id"] = event.event_id or new_id("rev")
-        features = self.store.process(row) if count else self.store.features(row)
+        if self._local is not None:
+            features = self._local.process(row) if count else self._local.features(row)
+        else:
+            assert self._remote is not None
+            remote = self._remote
+            features = await (remote.process(row) if count else remote.features(row))
         score, reasons = 0, cast(tuple[Reason, ...], ())
         if self.scorer is not None:
             scored = self.scorer.score(features)
@@ -223,7 +239,11 @@ class RiskService:
         if record.label is None:
             return
         row = event_row(record.event, record.occurred_at)
-        self.store.record_label(row, label_value(record.label))
+        if self._local is not None:
+            self._local.record_label(row, label_value(record.label))
+        else:
+            assert self._remote is not None
+            await self._remote.record_label(row, label_value(record.label))
 
     # --- the payments port ----------------------------------------------------------------
 
@@ -249,8 +269,18 @@ class RiskService:
             count=False,
         )
 
-        def observe(approved: bool | None) -> None:
-            self.store.update({**row, "approved": approved})
+        async def observe(approved: bool | None) -> None:
+            counted = {**row, "approved": approved}
+            if self._local is not None:
+                self._local.update(counted)
+                return
+            assert self._remote is not None
+            try:
+                await self._remote.update(counted)
+            except Exception as error:  # the payment is decided and stored: it stands
+                log.error(
+                    "risk.payment_not_counted", payment_id=row.get("event_id"), error=repr(error)
+                )
 
         codes = [hit.name for hit in assessment.rule_hits] + [r.code for r in assessment.reasons]
         if floor == "challenge" and not assessment.rule_hits:

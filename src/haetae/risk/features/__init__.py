@@ -11,13 +11,14 @@ from haetae.risk.features.definitions import (
     feature_types,
 )
 from haetae.risk.features.offline import OfflineFeatures, compute
-from haetae.risk.features.online import FeatureStore, InProcessFeatureStore
+from haetae.risk.features.online import AsyncFeatureStore, FeatureStore, InProcessFeatureStore
 from haetae.risk.features.redis_store import RedisFeatureStore
 
 __all__ = [
     "FEATURES",
     "FEATURES_BY_NAME",
     "FEATURE_NAMES",
+    "AsyncFeatureStore",
     "Feature",
     "FeatureStore",
     "FeatureType",

@@ -47,6 +47,19 @@ class FeatureStore(Protocol):
         ...
 
 
+class AsyncFeatureStore(Protocol):
+    """:class:`FeatureStore` for a store across the network (Redis): the event loop serves
+    other requests while a call waits for its round trip."""
+
+    async def features(self, row: Row) -> dict[str, Value]: ...
+
+    async def update(self, row: Row) -> None: ...
+
+    async def process(self, row: Row) -> dict[str, Value]: ...
+
+    async def record_label(self, row: Row, label: int) -> None: ...
+
+
 class _Entity:
     """The state of one entity: its key is read from an event once for all its tracks."""
 

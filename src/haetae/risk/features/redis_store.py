@@ -24,9 +24,9 @@ import uuid
 from collections.abc import Hashable, Sized
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-import redis
+import redis.asyncio as redis
 
 from haetae.risk.features.definitions import FEATURES, Feature
 from haetae.risk.features.plan import Track, build_tracks, event_features, ratio_features
@@ -145,23 +145,24 @@ class _RedisTrack:
                 pipe.sadd(f"{base}:all:{j}", values[j])
                 pipe.pexpire(f"{base}:all:{j}", ttl // timedelta(milliseconds=1))
 
-    def relabel(self, client: redis.Redis, row: Row) -> None:
+    async def relabel(self, client: redis.Redis, row: Row) -> None:
         event_id = row.get("event_id")
         key = self.key(row)
         if self.longest is None or event_id is None or key is None:
             return
         base = self.redis_key(key)
         at = micros_of(row)
-        members: list[bytes | str] = client.zrangebyscore(base, at, at)  # type: ignore[assignment]
+        # no scores asked: the members alone (redis-py types every shape of the reply)
+        members = cast(list[bytes], await client.zrangebyscore(base, at, at))
         for member in members:
             uid, _, _, values = json.loads(member)
             if uid == event_id:
                 measures = [fn(row) for fn in self.measure_fns]
-                with client.pipeline(transaction=True) as pipe:
+                async with client.pipeline(transaction=True) as pipe:
                     pipe.zrem(base, member)
                     pipe.zadd(base, {_member(uid, at, measures, values): at})
                     pipe.delete(f"{base}:win")  # the sums are rebuilt by the next read
-                    pipe.execute()
+                    await pipe.execute()
 
 
 def _member(uid: str, at: int, measures: list[int], values: list[Any]) -> str:
@@ -176,7 +177,8 @@ def _text_dict(reply: dict[Any, Any]) -> dict[str, str]:
 
 
 class RedisFeatureStore:
-    """The :class:`~haetae.risk.features.online.FeatureStore` protocol on Redis."""
+    """The :class:`~haetae.risk.features.online.AsyncFeatureStore` protocol on Redis (the
+    asyncio client: a process's other requests go on while one waits for Redis)."""
 
     def __init__(
         self,
@@ -195,35 +197,39 @@ class RedisFeatureStore:
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 1.0, **options: Any) -> RedisFeatureStore:
+        """A store on its own connection pool (connections open at the first call)."""
         client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         return cls(client, **options)
 
-    def features(self, row: Row) -> dict[str, Value]:
-        with self._client.pipeline(transaction=False) as pipe:
-            plan = self._queue_reads(pipe, row)
-            replies = pipe.execute()
+    async def features(self, row: Row) -> dict[str, Value]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            plan = await self._queue_reads(pipe, row)
+            replies = await pipe.execute()
         return self._values(row, plan, replies)
 
-    def update(self, row: Row) -> None:
-        with self._client.pipeline(transaction=True) as pipe:
-            self._queue_writes(pipe, row)
-            pipe.execute()
+    async def update(self, row: Row) -> None:
+        async with self._client.pipeline(transaction=True) as pipe:
+            await self._queue_writes(pipe, row)
+            await pipe.execute()
 
-    def process(self, row: Row) -> dict[str, Value]:
+    async def process(self, row: Row) -> dict[str, Value]:
         """Read and write in one atomic round trip."""
-        with self._client.pipeline(transaction=True) as pipe:
-            plan = self._queue_reads(pipe, row)
-            self._queue_writes(pipe, row)
-            replies = pipe.execute()
+        async with self._client.pipeline(transaction=True) as pipe:
+            plan = await self._queue_reads(pipe, row)
+            await self._queue_writes(pipe, row)
+            replies = await pipe.execute()
         return self._values(row, plan, replies)
 
-    def record_label(self, row: Row, label: int) -> None:
+    async def record_label(self, row: Row, label: int) -> None:
         labelled = {**row, "label": label}
         for track in self._tracks:
             if track.track.labelled and row.get("kind") in track.kinds:
-                track.relabel(self._client, labelled)
+                await track.relabel(self._client, labelled)
 
-    def _run_windows(self, pipe: Any, calls: list[WindowCall]) -> bool:
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _run_windows(self, pipe: Any, calls: list[WindowCall]) -> bool:
         """Queue one run of the window script for every track key of ``calls``."""
         if not calls:
             return False
@@ -232,10 +238,10 @@ class RedisFeatureStore:
         for call_keys, call_args in calls:
             keys += call_keys
             args += [len(call_keys), len(call_args), *call_args]
-        self._script(keys=keys, args=args, client=pipe)
+        await self._script(keys=keys, args=args, client=pipe)  # queued in the pipeline
         return True
 
-    def _queue_reads(self, pipe: Any, row: Row) -> _ReadPlan:
+    async def _queue_reads(self, pipe: Any, row: Row) -> _ReadPlan:
         """Per track, how many pipeline replies its reads take (-1: the event has no such
         entity) and whether it has windows; the script's reply comes after them all."""
         now = micros_of(row)
@@ -248,9 +254,9 @@ class RedisFeatureStore:
             else:
                 queued = track.queue_reads(pipe, calls, track.redis_key(key), now)
                 counts.append((track, queued, track.longest is not None))
-        return _ReadPlan(counts, self._run_windows(pipe, calls))
+        return _ReadPlan(counts, await self._run_windows(pipe, calls))
 
-    def _queue_writes(self, pipe: Any, row: Row) -> None:
+    async def _queue_writes(self, pipe: Any, row: Row) -> None:
         now = micros_of(row)
         kind = row["kind"]
         calls: list[WindowCall] = []
@@ -260,7 +266,7 @@ class RedisFeatureStore:
             key = track.key(row)
             if key is not None:
                 track.queue_writes(pipe, calls, track.redis_key(key), row, now, self._ttl)
-        self._run_windows(pipe, calls)
+        await self._run_windows(pipe, calls)
 
     def _values(self, row: Row, plan: _ReadPlan, replies: list[Any]) -> dict[str, Value]:
         now = micros_of(row)
