@@ -161,3 +161,25 @@ async def test_sums_kept_in_redis_equal_sums_recomputed_whatever_the_order(
         probe = _event("payment", minutes, card_id="k1", terminal_id="t1", device_id="d1")
         await client.delete(*await _keys(client, f"{prefix}:fresh{n}:*:win"))  # computed anew
         assert await kept.features(probe) == await fresh.features(probe), minutes
+
+
+async def test_an_event_is_one_round_trip_with_no_script_check(
+    client: redis.Redis, prefix: str
+) -> None:
+    """A registered script's pipeline asks Redis for it (SCRIPT EXISTS) before every run:
+    a round trip more per call. The store sends the script itself (EVAL) instead."""
+
+    async def calls(command: str) -> int:
+        stats = await client.info("commandstats")
+        return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+    before = {name: await calls(name) for name in ("script|exists", "eval", "exec")}
+    store = RedisFeatureStore(client, prefix=prefix)
+    for minutes in range(5):
+        row = _event("payment", minutes, card_id="k1", terminal_id="t1", amount=1_000)
+        await store.features(row)
+        await store.update(row)
+    assert await calls("script|exists") == before["script|exists"]
+    assert await calls("eval") - before["eval"] == 10  # one script run per call
+    assert await calls("exec") - before["exec"] == 5  # each update one transaction
+    assert (await store.features(row))["card.count_1h"] == 5
