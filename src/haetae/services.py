@@ -164,7 +164,11 @@ def build_services(
 ) -> Services:
     """Everything, wired. ``scores=False`` is for processes that never decide (the
     notification worker): no model is loaded, so none is missed in their logs."""
-    db = Database(settings.effective_database_url)
+    db = Database(
+        settings.effective_database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
     bus = InProcessBus()
     relay = OutboxRelay(db, bus, poll_seconds=settings.outbox_poll_seconds)
     db.on_events_committed(relay.wake)

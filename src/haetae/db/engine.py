@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from haetae.config import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
 from haetae.db import json_columns, sqlite_inline, sqlite_rows
 from haetae.db.buffered import RowBuffer
 from haetae.db.checkpointer import BACKSTOP_PAGES, WalCheckpointer
@@ -94,7 +95,14 @@ def _tune_sqlite(engine: AsyncEngine, autocheckpoint: Callable[[], int]) -> None
 class Database:
     """One engine and its session factory; the unit of work is :meth:`transaction`."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        max_overflow: int = DEFAULT_MAX_OVERFLOW,
+    ) -> None:
         self.url = url
         self.is_sqlite = is_sqlite(url)
         ensure_sqlite_dir(url)
@@ -109,7 +117,7 @@ class Database:
             # p99 of 1.6 s under load with 15 connections, 0.4 s with one).
             kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
         else:
-            kwargs.update(pool_size=20, max_overflow=10, pool_pre_ping=True)
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
         self.engine = create_async_engine(async_url(url), **kwargs)
         self._checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:

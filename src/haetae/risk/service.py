@@ -109,12 +109,8 @@ class RiskService:
         """Decide with ``store`` from now on. The in-process store is called directly (no
         await on the hot path); any other is a store across the network, awaited."""
         self.store = store
-        self._local: FeatureStore | None = None
-        self._remote: AsyncFeatureStore | None = None
-        if isinstance(store, InProcessFeatureStore):
-            self._local = store
-        else:
-            self._remote = cast(AsyncFeatureStore, store)
+        self._local = store if isinstance(store, InProcessFeatureStore) else None
+        self._remote = cast(AsyncFeatureStore, store)  # called only when _local is None
 
     @property
     def writer(self) -> GroupCommitWriter:
@@ -140,7 +136,6 @@ class RiskService:
         if self._local is not None:
             features = self._local.process(row) if count else self._local.features(row)
         else:
-            assert self._remote is not None
             remote = self._remote
             features = await (remote.process(row) if count else remote.features(row))
         score, reasons = 0, cast(tuple[Reason, ...], ())
@@ -242,7 +237,6 @@ class RiskService:
         if self._local is not None:
             self._local.record_label(row, label_value(record.label))
         else:
-            assert self._remote is not None
             await self._remote.record_label(row, label_value(record.label))
 
     # --- the payments port ----------------------------------------------------------------
@@ -274,7 +268,6 @@ class RiskService:
             if self._local is not None:
                 self._local.update(counted)
                 return
-            assert self._remote is not None
             try:
                 await self._remote.update(counted)
             except Exception as error:  # the payment is decided and stored: it stands
