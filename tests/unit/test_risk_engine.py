@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from haetae.bus.base import Event
 from haetae.bus.models import OutboxEvent
 from haetae.cli import app
+from haetae.payments.models import Payment
 from haetae.risk.features import InProcessFeatureStore
 from haetae.risk.features.rowops import Row, Value
 from haetae.services import Services
@@ -262,18 +263,25 @@ async def test_a_certificate_reissue_event_feeds_the_engine(
 
 class _AcrossTheNetwork:
     """A feature store called as the Redis one is (awaited: ``AsyncFeatureStore``), holding
-    its history in an in-process store; ``fail_writes`` makes its writes fail as Redis's do
-    when the connection is lost."""
+    its history in an in-process store; ``fail_reads`` and ``fail_writes`` make its calls
+    fail as Redis's do when it is down or too slow."""
 
     def __init__(self) -> None:
         self.history = InProcessFeatureStore()
-        self.fail_writes = False
+        self.fail_reads = self.fail_writes = False
         self.failed = 0
 
+    def _read(self) -> None:
+        if self.fail_reads:
+            self.failed += 1
+            raise TimeoutError("the feature store did not answer in time")
+
     async def features(self, row: Row) -> dict[str, Value]:
+        self._read()
         return self.history.features(row)
 
     async def process(self, row: Row) -> dict[str, Value]:
+        self._read()
         return self.history.process(row)
 
     async def update(self, row: Row) -> None:
@@ -336,3 +344,34 @@ async def test_a_payment_stands_when_the_feature_store_cannot_count_it(
     assert again.status_code == 201
     probe = {"kind": "payment", "customer_id": "cust-1", "occurred_at": datetime.now(UTC)}
     assert (await store.features({**probe, "card_id": None}))["customer.count_1h"] == 1
+
+
+async def test_without_its_features_a_payment_fails_closed_with_503(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    """A feature store that cannot answer means no fraud check: the payment is not sent to
+    its issuer (503, retryable, in the catalog's words) and a decision request gets 503
+    too, not a 500."""
+    store = _AcrossTheNetwork()
+    services.risk.use_store(store)
+    store.fail_reads = True
+    _, shop = await merchant_key(services)
+    response = await client.post("/v1/payments", json=payment_body(), headers=auth(shop))
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["status"] == "failed"
+    error = body["error"]
+    assert error["code"] == "risk_unavailable" and error["category"] == "network"
+    assert error["retryable"] is True and "안전 점검" in error["message"]
+    async with services.db.sessions() as session:
+        payment = await session.get(Payment, body["id"])
+    assert payment is not None and payment.rrn is None and payment.issuer_response_code is None
+    risk_key = await service_key(services, "risk")
+    decided = await client.post(
+        "/v1/risk/evaluate", json=_event("login", device={"id": "d-1"}), headers=auth(risk_key)
+    )
+    assert decided.status_code == 503 and decided.json()["error"]["code"] == "risk_unavailable"
+    assert store.failed == 2
+    store.fail_reads = False
+    again = await client.post("/v1/payments", json=payment_body(order_id="o-2"), headers=auth(shop))
+    assert again.status_code == 201

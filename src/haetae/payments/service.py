@@ -171,20 +171,26 @@ class PaymentService:
             fail(payment, "failed", error.code, error.field)
             return await self._finish(attempt)
 
-        decision = await self._risk.assess_payment(
-            PaymentRiskInput(
-                merchant_id=merchant.id,
-                customer_id=body.customer_id,
-                amount=body.amount,
-                currency=body.currency,
-                card_fingerprint=payment.card_fingerprint or "",
-                card_brand=payment.card_brand or "",
-                challenge_threshold=merchant.challenge_thresholds.get(body.currency),
-                device_id=payment.device_id,
-                ip=payment.ip,
-                payment_id=payment.id,
-            )
+        risk_input = PaymentRiskInput(
+            merchant_id=merchant.id,
+            customer_id=body.customer_id,
+            amount=body.amount,
+            currency=body.currency,
+            card_fingerprint=payment.card_fingerprint or "",
+            card_brand=payment.card_brand or "",
+            challenge_threshold=merchant.challenge_thresholds.get(body.currency),
+            device_id=payment.device_id,
+            ip=payment.ip,
+            payment_id=payment.id,
         )
+        try:
+            decision = await self._risk.assess_payment(risk_input)
+        except HaetaeError as error:
+            if error.code != "risk_unavailable":
+                raise
+            # Fail closed: no card is sent to its issuer without the fraud check.
+            fail(payment, "failed", "risk_unavailable", None)
+            return await self._finish(attempt)
         payment.risk_decision, payment.risk_score = decision.decision, decision.score
         payment.risk_reasons = list(decision.reasons)
         attempt.observe = decision.observe

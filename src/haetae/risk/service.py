@@ -137,7 +137,11 @@ class RiskService:
             features = self._local.process(row) if count else self._local.features(row)
         else:
             remote = self._remote
-            features = await (remote.process(row) if count else remote.features(row))
+            try:
+                features = await (remote.process(row) if count else remote.features(row))
+            except Exception as error:  # Redis down or too slow: no decision without features
+                log.error("risk.store_unavailable", kind=event.kind, error=repr(error))
+                raise HaetaeError("risk_unavailable") from error
         score, reasons = 0, cast(tuple[Reason, ...], ())
         if self.scorer is not None:
             scored = self.scorer.score(features)
