@@ -342,7 +342,7 @@ async def test_a_payment_stands_when_the_feature_store_cannot_count_it(
     store.fail_writes = False
     again = await client.post("/v1/payments", json=payment_body(order_id="o-2"), headers=auth(shop))
     assert again.status_code == 201
-    probe = {"kind": "payment", "customer_id": "cust-1", "occurred_at": datetime.now(UTC)}
+    probe = {"kind": "payment", "customer_id": "cust-1", "occurred_at": services.clock()}
     assert (await store.features({**probe, "card_id": None}))["customer.count_1h"] == 1
 
 
