@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import polars as pl
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -261,6 +262,11 @@ async def test_a_certificate_reissue_event_feeds_the_engine(
     assert len(again) == 1
 
 
+def _metric(name: str, **labels: str) -> float:
+    """A sample of this process's Prometheus registry (the one /metrics serves)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 class _AcrossTheNetwork:
     """A feature store called as the Redis one is (awaited: ``AsyncFeatureStore``), holding
     its history in an in-process store; ``fail_reads`` and ``fail_writes`` make its calls
@@ -336,9 +342,13 @@ async def test_a_payment_stands_when_the_feature_store_cannot_count_it(
     services.risk.use_store(store)
     _, shop = await merchant_key(services)
     store.fail_writes = True
+    not_counted = _metric("haetae_risk_store_failures_total", call="count")
+    approved = _metric("haetae_risk_decisions_total", kind="payment", decision="allow")
     response = await client.post("/v1/payments", json=payment_body(), headers=auth(shop))
     assert response.status_code == 201 and response.json()["status"] == "approved"
     assert store.failed == 1
+    assert _metric("haetae_risk_store_failures_total", call="count") == not_counted + 1
+    assert _metric("haetae_risk_decisions_total", kind="payment", decision="allow") == approved + 1
     store.fail_writes = False
     again = await client.post("/v1/payments", json=payment_body(order_id="o-2"), headers=auth(shop))
     assert again.status_code == 201
@@ -354,6 +364,7 @@ async def test_without_its_features_a_payment_fails_closed_with_503(
     too, not a 500."""
     store = _AcrossTheNetwork()
     services.risk.use_store(store)
+    failures = _metric("haetae_risk_store_failures_total", call="features")
     store.fail_reads = True
     _, shop = await merchant_key(services)
     response = await client.post("/v1/payments", json=payment_body(), headers=auth(shop))
@@ -372,6 +383,7 @@ async def test_without_its_features_a_payment_fails_closed_with_503(
     )
     assert decided.status_code == 503 and decided.json()["error"]["code"] == "risk_unavailable"
     assert store.failed == 2
+    assert _metric("haetae_risk_store_failures_total", call="features") == failures + 2
     store.fail_reads = False
     again = await client.post("/v1/payments", json=payment_body(order_id="o-2"), headers=auth(shop))
     assert again.status_code == 201

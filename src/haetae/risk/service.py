@@ -25,6 +25,7 @@ from haetae.db.base import new_id
 from haetae.db.buffered import RowBuffer
 from haetae.errors import HaetaeError
 from haetae.notify.templates import format_seoul_time
+from haetae.risk import metrics
 from haetae.risk.decisions.service import Decisions, label_value, record_decision
 from haetae.risk.decisions.writer import GroupCommitWriter
 from haetae.risk.engine import Decision, PaymentRiskInput, RiskDecision
@@ -140,6 +141,7 @@ class RiskService:
             try:
                 features = await (remote.process(row) if count else remote.features(row))
             except Exception as error:  # Redis down or too slow: no decision without features
+                metrics.STORE_FAILURES.labels("features").inc()
                 log.error("risk.store_unavailable", kind=event.kind, error=repr(error))
                 raise HaetaeError("risk_unavailable") from error
         score, reasons = 0, cast(tuple[Reason, ...], ())
@@ -149,6 +151,7 @@ class RiskService:
         values = {**features, **event_values(event, score)}
         hits = tuple((await self.rules.current()).evaluate(event.kind, values))
         decision = _most_severe(floor, *(hit.decision for hit in hits))
+        metrics.DECISIONS.labels(event.kind, decision).inc()
         warning = None
         if decision in ("challenge", "review") and looks_like_voice_phishing(event, features):
             warning = self._voice_phishing_warning(locale)
@@ -241,7 +244,11 @@ class RiskService:
         if self._local is not None:
             self._local.record_label(row, label_value(record.label))
         else:
-            await self._remote.record_label(row, label_value(record.label))
+            try:
+                await self._remote.record_label(row, label_value(record.label))
+            except Exception:
+                metrics.STORE_FAILURES.labels("label").inc()
+                raise  # the relay delivers the event again
 
     # --- the payments port ----------------------------------------------------------------
 
@@ -275,6 +282,7 @@ class RiskService:
             try:
                 await self._remote.update(counted)
             except Exception as error:  # the payment is decided and stored: it stands
+                metrics.STORE_FAILURES.labels("count").inc()
                 log.error(
                     "risk.payment_not_counted", payment_id=row.get("event_id"), error=repr(error)
                 )
