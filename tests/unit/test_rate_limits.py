@@ -17,6 +17,7 @@ import pytest
 
 from haetae.app import create_app
 from haetae.config import Settings
+from haetae.errors import HaetaeError
 from haetae.security.rate_limits import RateLimits, RateLimitSettings
 from haetae.services import Services, build_services
 from tests.conftest import Clock, stop_or_show_what_hangs
@@ -80,6 +81,29 @@ async def test_a_client_guessing_keys_is_locked_out_even_with_a_right_key(
     assert int(locked.headers["Retry-After"]) >= 1
     # Another address with the same key is not affected.
     assert (await other.get("/v1/payments/pay_unknown", headers=auth(key))).status_code == 404
+
+
+async def test_a_guesser_is_refused_however_many_addresses_failed_beside_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Addresses that never failed skip the failed-key test; the memory of those that did
+    is bounded. When more addresses fail at once than it holds, it is dropped and every
+    address is tested again, so nobody's failures are forgotten and no sweep runs per
+    failure."""
+    from haetae.security import rate_limits
+
+    monkeypatch.setattr(rate_limits, "_REMEMBERED_ADDRESSES", 4)
+    limits = RateLimits(RateLimitSettings(failed_auth="2/minute"))
+    for _ in range(2):
+        await limits.count_failure("198.51.100.1")
+    for n in range(2, 10):  # others fail once each: more than the memory holds
+        await limits.count_failure(f"198.51.100.{n}")
+    assert len(limits._last_failure) < 4  # bounded, not one entry per address
+    with pytest.raises(HaetaeError) as refused:
+        await limits.admit_client("198.51.100.1")
+    assert refused.value.code == "rate_limited"
+    await limits.admit_client("198.51.100.9")  # one failure of two: still heard
+    await limits.admit_client("203.0.113.50")  # never failed
 
 
 def test_a_malformed_limit_setting_is_named() -> None:

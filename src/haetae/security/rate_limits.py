@@ -62,6 +62,9 @@ class RateLimits:
             (limit.get_expiry() for limit in self._failed_auth), default=0
         )
         self._last_failure: dict[str, float] = {}
+        # Until then every address is tested: set when more addresses failed lately than
+        # are remembered (many addresses guessing at once), instead of sweeping on each.
+        self._test_all_until = 0.0
 
     async def admit_key(self, principal: Principal) -> None:
         """Count a request of ``principal``'s key; a 429 once any of its limits is spent."""
@@ -79,26 +82,35 @@ class RateLimits:
 
     async def count_failure(self, address: str) -> None:
         if self._local:
+            now = time.monotonic()
             if len(self._last_failure) >= _REMEMBERED_ADDRESSES:
-                self._forget_old_failures()
-            self._last_failure[address] = time.monotonic()
+                self._forget_old_failures(now)
+            self._last_failure[address] = now
         for limit in self._failed_auth:
             await self._limiter.hit(limit, "auth", address)
 
     def _failed_lately(self, address: str) -> bool:
+        now = time.monotonic()
+        if now < self._test_all_until:
+            return True
         last = self._last_failure.get(address)
         if last is None:
             return False
-        if time.monotonic() - last < self._failure_memory:
+        if now - last < self._failure_memory:
             return True
         del self._last_failure[address]
         return False
 
-    def _forget_old_failures(self) -> None:
-        cutoff = time.monotonic() - self._failure_memory
+    def _forget_old_failures(self, now: float) -> None:
+        cutoff = now - self._failure_memory
         for address, last in list(self._last_failure.items()):
             if last < cutoff:
                 del self._last_failure[address]
+        if len(self._last_failure) >= _REMEMBERED_ADDRESSES // 2:
+            # Too many recent ones to keep sweeping: forget them all, and test every
+            # address until the failures they stand for have left their windows.
+            self._last_failure.clear()
+            self._test_all_until = now + self._failure_memory
 
     async def _refuse(self, limit: RateLimitItem, *identifiers: str) -> NoReturn:
         stats = await self._limiter.get_window_stats(limit, *identifiers)
