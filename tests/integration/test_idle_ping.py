@@ -8,24 +8,14 @@ import asyncio
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from haetae.db import idle_ping
 from haetae.db.engine import Database
+from tests.helpers import terminate_backend
 
 BACKEND_PID = text("SELECT pg_backend_pid()")
-
-
-def _terminate(database_url: str, pid: int) -> None:
-    """Drop one server connection, as a restart or an idle timeout would."""
-    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    try:
-        with engine.connect() as connection:
-            assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    finally:
-        engine.dispose()
 
 
 async def _backend_pid(db: Database) -> int:
@@ -40,7 +30,7 @@ async def _after_its_connection_is_dropped(database_url: str) -> tuple[int, int]
     db = Database(database_url, pool_size=1, max_overflow=0)
     try:
         before = await _backend_pid(db)
-        _terminate(database_url, before)
+        terminate_backend(database_url, before)
         await asyncio.sleep(0.3)
         return before, await _backend_pid(db)
     finally:

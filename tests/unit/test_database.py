@@ -16,12 +16,13 @@ from haetae.db.buffered import RowBuffer
 from haetae.db.checkpointer import BACKSTOP_PAGES
 from haetae.db.engine import DEFAULT_AUTOCHECKPOINT_PAGES, Database, Statements
 from haetae.db.migrate import upgrade
+from haetae.db.pg_rows import PipelinedTransaction
 from haetae.db.sqlite_rows import DirectTransaction
 from haetae.merchants.models import Merchant
 from haetae.payments import repository
 from haetae.payments.idempotency import Claim, IdempotencyKeys, KeyTaken
-from haetae.payments.models import Payment
 from haetae.risk.decisions.service import record_decision
+from tests.helpers import new_payment, query_rows, stored_rows, write_through_core
 
 
 def _other_process_can_write(path: str) -> bool:
@@ -34,18 +35,6 @@ def _other_process_can_write(path: str) -> bool:
         return False
     finally:
         other.close()
-
-
-def _stored_rows(path: str, table: str, *ids: str) -> list[dict[str, object]]:
-    """The rows with these ids as SQLite holds them, by column name ({} for a missing one)."""
-    stored = sqlite3.connect(path)
-    try:
-        cursor = stored.execute(f"SELECT * FROM {table} LIMIT 0")
-        names = [d[0] for d in cursor.description]
-        rows = [stored.execute(f"SELECT * FROM {table} WHERE id = ?", (i,)).fetchone() for i in ids]
-    finally:
-        stored.close()
-    return [dict(zip(names, row, strict=True)) if row else {} for row in rows]
 
 
 async def test_reads_leave_the_write_lock_to_others_and_writes_take_it(tmp_path: Path) -> None:
@@ -109,13 +98,12 @@ async def test_wal_checkpoints_run_in_a_thread_not_in_a_commit(tmp_path: Path) -
 
 
 async def test_rows_written_through_the_driver_are_stored_as_sqlalchemy_stores_them(
-    tmp_path: Path,
+    database_url: str,
 ) -> None:
-    """``Database.write_buffered`` on SQLite bypasses SQLAlchemy's execution (``sqlite_rows``):
-    the same rows through a Core INSERT must leave the same bytes, defaults included."""
-    path = str(tmp_path / "rows.db")
-    upgrade(f"sqlite:///{path}")
-    db = Database(f"sqlite:///{path}")
+    """``Database.write_buffered`` bypasses SQLAlchemy's execution (``sqlite_rows`` on
+    SQLite, ``pg_rows`` on PostgreSQL): the same rows through a Core INSERT must be stored
+    the same, defaults included."""
+    db = Database(database_url)
     moment = datetime(2026, 12, 7, 5, 0, 1, 234_567, tzinfo=UTC)
 
     def decision(rows: RowBuffer, decision_id: str) -> None:
@@ -144,65 +132,47 @@ async def test_rows_written_through_the_driver_are_stored_as_sqlalchemy_stores_t
         decision(through_driver, "rsk-a")
         decision(through_core, "rsk-b")
         await db.write_buffered(through_driver)
-        async with db.core_transaction() as connection:
-            await through_core.write(connection)
+        await write_through_core(db, through_core)
     finally:
         await db.dispose()
 
-    a, b = _stored_rows(path, "risk_decisions", "rsk-a", "rsk-b")
-    stored = sqlite3.connect(path)
-    try:
-        events = stored.execute(
-            "SELECT topic, published_at, attempts, next_attempt_at, dead_at, payload"
-            " FROM outbox_events ORDER BY seq"
-        ).fetchall()
-    finally:
-        stored.close()
+    a, b = stored_rows(database_url, "risk_decisions", "rsk-a", "rsk-b")
+    events = [
+        tuple(row.values())
+        for row in query_rows(
+            database_url,
+            "SELECT topic, published_at, attempts, next_attempt_at, dead_at,"
+            " CAST(payload AS TEXT) AS payload FROM outbox_events ORDER BY seq",
+        )
+    ]
     assert a.pop("id") != b.pop("id") and a == b  # only the ids differ
     assert len(events) == 2
     first, second = events
     assert first[:5] == second[:5] == ("risk.decided", None, 0, None, None)  # defaults too
-    assert first[5].replace("rsk-a", "rsk-b") == second[5]
+    assert str(first[5]).replace("rsk-a", "rsk-b") == second[5]
 
 
 async def test_payment_writes_through_the_driver_store_what_a_session_stores(
-    tmp_path: Path,
+    database_url: str,
 ) -> None:
-    """``Database.statements`` on SQLite runs the payment path's Core statements through
-    sqlite3 itself (``sqlite_rows.DirectTransaction``): the same INSERT and conditional
-    UPDATE through a session must leave the same bytes (defaults and ``onupdate`` included),
-    count the same rows, fail the same way on a taken key, and roll back on an error."""
-    path = str(tmp_path / "payments.db")
-    upgrade(f"sqlite:///{path}")
-    db = Database(f"sqlite:///{path}")
+    """``Database.statements`` runs the payment path's Core statements straight through the
+    driver (``sqlite_rows.DirectTransaction`` on SQLite, ``pg_rows.PipelinedTransaction`` on
+    PostgreSQL): the same INSERT and conditional UPDATE through a session must store the
+    same values (defaults and ``onupdate`` included), count the same rows, fail the same way
+    on a taken key, and roll back on an error."""
+    db = Database(database_url)
     moment = datetime(2026, 12, 7, 5, 0, 1, 234_567, tzinfo=UTC)
-
-    def payment(payment_id: str) -> Payment:
-        return Payment(
-            id=payment_id,
-            merchant_id="mer-1",
-            order_id="o-1",
-            customer_id="c-1",
-            amount=12_000,
-            currency="KRW",
-            status="authorizing",
-            card_masked="424242******4242",
-            internal_flags=[],
-            risk_reasons=["새 기기"],
-            error_params=None,
-            created_at=moment,
-        )
 
     async def write_both(work: Callable[[Statements, str], Awaitable[object]]) -> list[object]:
         async with db.statements() as direct:
-            assert isinstance(direct, DirectTransaction)
+            assert isinstance(direct, DirectTransaction | PipelinedTransaction)
             first = await work(direct, "pay-a")
         async with db.transaction() as session:
             second = await work(session, "pay-b")
         return [first, second]
 
     async def approve(writes: Statements, payment_id: str) -> bool:
-        approved = payment(payment_id)
+        approved = new_payment(payment_id, moment)
         approved.status, approved.approval_code = "approved", "A1"
         approved.error_params = {"ends_at": moment.isoformat()}
         return await repository.update_payment(writes, approved, "authorizing")
@@ -210,7 +180,9 @@ async def test_payment_writes_through_the_driver_store_what_a_session_stores(
     try:
         async with db.transaction() as session:
             session.add(Merchant(id="mer-1", name="shop"))
-        await write_both(lambda writes, i: repository.insert_payment(writes, payment(i)))
+        await write_both(
+            lambda writes, i: repository.insert_payment(writes, new_payment(i, moment))
+        )
         assert await write_both(approve) == [True, True]
         assert await write_both(approve) == [False, False]  # no longer "authorizing"
         claim = Claim("key-1", "hash")
@@ -223,14 +195,14 @@ async def test_payment_writes_through_the_driver_store_what_a_session_stores(
                 )
         with pytest.raises(RuntimeError):  # an error rolls the direct transaction back
             async with db.statements() as direct:
-                await repository.insert_payment(direct, payment("pay-c"))
+                await repository.insert_payment(direct, new_payment("pay-c", moment))
                 raise RuntimeError("the caller failed")
     finally:
         await db.dispose()
 
-    row_a, row_b = _stored_rows(path, "payments", "pay-a", "pay-b")
-    assert _stored_rows(path, "payments", "pay-c") == [{}]  # rolled back
+    row_a, row_b = stored_rows(database_url, "payments", "pay-a", "pay-b")
+    assert stored_rows(database_url, "payments", "pay-c") == [{}]  # rolled back
     for row in (row_a, row_b):
         assert row.pop("id") in ("pay-a", "pay-b")
-        assert row.pop("updated_at") > "2026-12-07 05:00:01"  # onupdate: stamped when written
+        assert str(row.pop("updated_at")) > "2026-12-07 05:00:01"  # onupdate: when written
     assert row_a == row_b and row_a["status"] == "approved" and row_a["approval_code"] == "A1"

@@ -6,8 +6,8 @@ each, which matters most to the fraud engine's group commit (hundreds of decisio
 transaction; the ORM's unit of work was about half of the CPU per decision).
 
 A writer that needs no ORM session at all buffers into a :class:`RowBuffer` instead and
-writes it in a transaction of its own (``Database.write_buffered``: through sqlite3 itself on
-SQLite, a Core connection elsewhere): the fraud engine's group commit, where SQLAlchemy's
+writes it in a transaction of its own (``Database.write_buffered``: straight through the
+driver, ``sqlite_rows`` or ``pg_rows``): the fraud engine's group commit, where SQLAlchemy's
 own bookkeeping was most of a one-decision transaction.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Table, event, insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 _KEY = "buffered_rows"
@@ -38,11 +38,6 @@ class RowBuffer:
         """The rows buffered so far, per table (and forget them)."""
         taken: dict[Table, list[dict[str, Any]]] = self.info.pop(_KEY, {})
         return taken
-
-    async def write(self, connection: AsyncConnection) -> None:
-        """One INSERT per table, in ``connection``'s transaction."""
-        for table, rows in self.take().items():
-            await connection.execute(insert(table), rows)
 
 
 def buffer_row(session: AsyncSession | RowBuffer, table: Table, row: dict[str, Any]) -> None:

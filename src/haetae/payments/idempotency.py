@@ -21,7 +21,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from haetae.db.engine import Database, Statements
+from haetae.db.engine import Database, Statements, queue
 from haetae.errors import HaetaeError
 from haetae.payments.models import IdempotencyRecord
 
@@ -127,7 +127,8 @@ class IdempotencyKeys:
     async def complete(
         session: Statements, merchant_id: str, key: str, response: StoredResponse
     ) -> None:
-        await session.execute(
+        await queue(
+            session,
             _COMPLETE,
             {
                 "m": merchant_id,

@@ -13,7 +13,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from haetae.db.engine import Statements
+from haetae.db.engine import Statements, queue
 from haetae.errors import HaetaeError
 from haetae.payments.models import Payment
 
@@ -35,7 +35,7 @@ _UPDATE = update(_PAYMENTS).where(
 
 
 async def insert_payment(session: Statements, payment: Payment) -> None:
-    await session.execute(_INSERT, _values(payment))
+    await queue(session, _INSERT, _values(payment))
 
 
 async def update_payment(session: Statements, payment: Payment, expected_status: str) -> bool:
