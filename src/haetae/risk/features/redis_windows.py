@@ -231,15 +231,18 @@ local function handle(K, A)
   return added
 end
 
--- ARGV: how many track keys, then for each: its number of keys and of arguments, and the
--- arguments; KEYS: each track key's keys in the same order. One reply per track key.
+-- ARGV[1]: a JSON array of strings: how many track keys, then for each: its number of keys
+-- and of arguments, and the arguments (one argument, not a hundred: the client encodes each
+-- argument of a command on its own); KEYS: each track key's keys in the same order. One
+-- reply per track key.
+local args = cjson.decode(ARGV[1])
 local replies, ki, ai = {}, 1, 2
-for i = 1, tonumber(ARGV[1]) do
-  local nkeys, nargs = tonumber(ARGV[ai]), tonumber(ARGV[ai + 1])
+for i = 1, tonumber(args[1]) do
+  local nkeys, nargs = tonumber(args[ai]), tonumber(args[ai + 1])
   ai = ai + 2
   local K, A = {}, {}
   for x = 1, nkeys do K[x] = KEYS[ki + x - 1] end
-  for x = 1, nargs do A[x] = ARGV[ai + x - 1] end
+  for x = 1, nargs do A[x] = args[ai + x - 1] end
   ki, ai = ki + nkeys, ai + nargs
   replies[i] = handle(K, A)
 end
