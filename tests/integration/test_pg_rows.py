@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from haetae.db.engine import Database
-from haetae.db.pg_rows import PipelinedTransaction
+from haetae.db.pg_rows import BatchedTransaction
 from haetae.merchants.models import Merchant
 from haetae.payments import repository
 from tests.helpers import new_payment, stored_rows, terminate_backend
@@ -53,7 +53,7 @@ async def test_a_connection_lost_mid_transaction_is_not_given_back(database_url:
             session.add(Merchant(id="mer-1", name="shop"))
         with pytest.raises(psycopg.OperationalError):
             async with db.statements() as direct:
-                assert isinstance(direct, PipelinedTransaction)
+                assert isinstance(direct, BatchedTransaction)
                 terminate_backend(database_url, direct.backend_pid)  # a restart, a failover
                 await repository.update_payment(direct, new_payment("pay-x", MOMENT), "authorizing")
         async with db.statements() as direct:  # a new connection, not the broken one

@@ -16,7 +16,7 @@ from haetae.db.buffered import RowBuffer
 from haetae.db.checkpointer import BACKSTOP_PAGES
 from haetae.db.engine import DEFAULT_AUTOCHECKPOINT_PAGES, Database, Statements
 from haetae.db.migrate import upgrade
-from haetae.db.pg_rows import PipelinedTransaction
+from haetae.db.pg_rows import BatchedTransaction
 from haetae.db.sqlite_rows import DirectTransaction
 from haetae.merchants.models import Merchant
 from haetae.payments import repository
@@ -156,7 +156,7 @@ async def test_payment_writes_through_the_driver_store_what_a_session_stores(
     database_url: str,
 ) -> None:
     """``Database.statements`` runs the payment path's Core statements straight through the
-    driver (``sqlite_rows.DirectTransaction`` on SQLite, ``pg_rows.PipelinedTransaction`` on
+    driver (``sqlite_rows.DirectTransaction`` on SQLite, ``pg_rows.BatchedTransaction`` on
     PostgreSQL): the same INSERT and conditional UPDATE through a session must store the
     same values (defaults and ``onupdate`` included), count the same rows, fail the same way
     on a taken key, and roll back on an error."""
@@ -165,7 +165,7 @@ async def test_payment_writes_through_the_driver_store_what_a_session_stores(
 
     async def write_both(work: Callable[[Statements, str], Awaitable[object]]) -> list[object]:
         async with db.statements() as direct:
-            assert isinstance(direct, DirectTransaction | PipelinedTransaction)
+            assert isinstance(direct, DirectTransaction | BatchedTransaction)
             first = await work(direct, "pay-a")
         async with db.transaction() as session:
             second = await work(session, "pay-b")

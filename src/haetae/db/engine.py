@@ -64,13 +64,13 @@ def ensure_sqlite_dir(url: str) -> None:
 _WRITER = "haetae_writer"
 
 # What ``Database.statements`` yields: both execute Core statements and buffer rows.
-Statements = AsyncSession | sqlite_rows.DirectTransaction | pg_rows.PipelinedTransaction
+Statements = AsyncSession | sqlite_rows.DirectTransaction | pg_rows.BatchedTransaction
 
 
 async def queue(session: Statements, statement: Any, params: dict[str, Any]) -> None:
-    """Run a write whose answer nobody reads. In PostgreSQL's pipelined transaction it goes
+    """Run a write whose answer nobody reads. In PostgreSQL's batched transaction it goes
     with the next statement that waits, or the commit (``pg_rows``); elsewhere it runs now."""
-    if isinstance(session, pg_rows.PipelinedTransaction):
+    if isinstance(session, pg_rows.BatchedTransaction):
         await session.queue(statement, params)
     else:
         await session.execute(statement, params)
@@ -176,10 +176,10 @@ class Database:
         nothing is read back through the ORM: the payment path's writes. It runs straight
         through the driver (SQLAlchemy's session and Core were 45% of a payment's CPU on
         SQLite): ``sqlite_rows.DirectTransaction`` on SQLite, on PostgreSQL
-        ``pg_rows.PipelinedTransaction``, its statements sent together."""
+        ``pg_rows.BatchedTransaction``, its statements sent together."""
         if not self.is_sqlite:
-            async with self._pipelined() as pipelined:
-                yield pipelined
+            async with self._batched() as batched:
+                yield batched
             return
         # The pool's connection without a Connection around it (a fifth of the cost of an
         # engine.connect()); closing it returns it to the pool.
@@ -200,27 +200,26 @@ class Database:
             self.events_committed()
 
     @asynccontextmanager
-    async def _pipelined(self) -> AsyncIterator[pg_rows.PipelinedTransaction]:
-        """PostgreSQL's :meth:`statements`: the pool's psycopg connection in autocommit and
-        pipeline mode for one spelled-out transaction (``pg_rows``), then back as it was.
-        A connection left in doubt (it broke, or its rollback failed) is not reused."""
+    async def _batched(self) -> AsyncIterator[pg_rows.BatchedTransaction]:
+        """PostgreSQL's :meth:`statements`: the pool's psycopg connection in autocommit for
+        one spelled-out transaction whose statements are sent together (``pg_rows``), then
+        back as it was. A connection left in doubt (it broke, or its rollback failed) is not
+        reused."""
         pooled = await self.engine.raw_connection()
         connection = pooled.driver_connection
         assert isinstance(connection, psycopg.AsyncConnection)
         in_doubt = True
         try:
             await connection.set_autocommit(True)
-            async with connection.pipeline() as pipeline:
-                transaction = pg_rows.PipelinedTransaction(connection, pipeline, self._positional)
-                await transaction.begin()
-                try:
-                    yield transaction
-                    await transaction.commit()
-                except BaseException:
-                    await transaction.rollback()
-                    in_doubt = False
-                    raise
+            transaction = pg_rows.BatchedTransaction(connection, self._positional)
+            try:
+                yield transaction
+                await transaction.commit()
+            except BaseException:
+                await transaction.rollback()
                 in_doubt = False
+                raise
+            in_doubt = False
         finally:
             try:
                 if not in_doubt:

@@ -5,14 +5,15 @@ PostgreSQL (``Database.statements``), as ``sqlite_rows`` does on SQLite.
 Why by hand: through an ORM session, a payment on PostgreSQL cost about 4 ms of the API
 process's CPU, most of it SQLAlchemy's execution and psycopg waiting on one round trip per
 statement, ``BEGIN`` and ``COMMIT`` included (about ten per payment; bench/RESULTS.md).
-psycopg's pipeline mode sends statements without waiting for each answer, but it still
-waits for its own ``BEGIN``, and SQLAlchemy's psycopg adapter reads every statement's
-result right after sending it, so neither gives a transaction in fewer round trips. Here
-the connection runs in autocommit mode inside a pipeline and the transaction is spelled out:
-``BEGIN`` goes with the first statement, a statement whose answer is needed (a conditional
-UPDATE's row count, an INSERT that may meet a unique key) waits for it, the others are only
-queued (``queue``), and the buffered rows go with the ``COMMIT``. A payment's two
-transactions take two round trips each instead of four and five.
+psycopg's pipeline mode does not help enough: it waits for its own ``BEGIN``, and it sends
+and polls the socket once per statement. Here the statements are bound on the client
+(psycopg's own adapters, ``ClientCursor.mogrify``) and sent as one simple query, several
+statements separated by semicolons, on a connection in autocommit with the transaction
+spelled out: ``BEGIN`` goes with the first statement, a statement whose answer is needed (a
+conditional UPDATE's row count, an INSERT that may meet a unique key) is sent with what was
+queued before it and waited for, the others are only queued (:meth:`queue`), and the
+buffered rows go with the ``COMMIT``. A payment's transactions take at most two round trips
+each, a group commit one.
 
 The statements and values are SQLAlchemy's own, as in ``sqlite_rows``: compiled by its
 compiler for the execution's keys (positionally, ``%s``), each value through its column
@@ -21,7 +22,6 @@ type's bind processor, Python-side defaults applied.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from typing import Any, Protocol
 
@@ -52,49 +52,52 @@ def positional_dialect(dialect: Dialect) -> Dialect:
 _INSERTS: dict[Table, ClauseElement] = {}
 
 
-class PipelinedTransaction(RowBuffer):
+class _Answer:
+    __slots__ = ("rowcount",)
+
+    def __init__(self, rowcount: int) -> None:
+        self.rowcount = rowcount
+
+
+class BatchedTransaction(RowBuffer):
     """A write transaction on the pool's psycopg connection, with the part of
     ``AsyncSession`` the payment path uses (``execute`` with a ``rowcount``, buffered rows)
     and :meth:`queue` for statements whose answer nobody reads. Opened and ended by
     ``Database.statements``."""
 
-    def __init__(
-        self,
-        connection: psycopg.AsyncConnection[Any],
-        pipeline: psycopg.AsyncPipeline,
-        dialect: Dialect,
-    ) -> None:
+    def __init__(self, connection: psycopg.AsyncConnection[Any], dialect: Dialect) -> None:
         super().__init__()
         self._connection = connection
-        self._pipeline = pipeline
+        self._cursor = psycopg.AsyncClientCursor(connection)
         self._dialect = dialect
-        self._cursor = connection.cursor()
+        self._queued: list[str] = ["BEGIN"]
+        self._begun = False  # whether the BEGIN has left
 
     @property
     def backend_pid(self) -> int:
         """The PostgreSQL server process this transaction runs in (diagnostics, tests)."""
         return self._connection.info.backend_pid
 
-    async def begin(self) -> None:
-        await self._cursor.execute("BEGIN")  # queued: sent with the first statement
+    def _bound(self, statement: ClauseElement, params: dict[str, Any]) -> str:
+        prepared = prepare(self._dialect, statement, tuple(params))
+        return self._cursor.mogrify(prepared.sql, prepared.values(params))
 
     async def queue(self, statement: ClauseElement, params: dict[str, Any]) -> None:
         """Send ``statement`` with the next one that waits; a failure surfaces there (at
         the latest at the commit), and the transaction rolls back."""
-        prepared = prepare(self._dialect, statement, tuple(params))
-        await self._cursor.execute(prepared.sql, prepared.values(params))
+        self._queued.append(self._bound(statement, params))
 
     async def execute(self, statement: ClauseElement, params: dict[str, Any]) -> Rowcount:
-        """Run ``statement`` (with whatever was queued) and wait for its answer."""
-        prepared = prepare(self._dialect, statement, tuple(params))
-        values = prepared.values(params)
-        cursor = self._connection.cursor()
+        """Run ``statement`` (after whatever was queued) and wait for its answer."""
+        sql = self._bound(statement, params)
+        self._queued.append(sql)
         try:
-            await cursor.execute(prepared.sql, values)
-            await self._pipeline.sync()
+            await self._send()
         except psycopg.IntegrityError as error:  # as SQLAlchemy would raise it
-            raise IntegrityError(prepared.sql, values, error) from error
-        return cursor
+            raise IntegrityError(sql, params, error) from error
+        while self._cursor.nextset():  # the answer of the last statement sent
+            pass
+        return _Answer(self._cursor.rowcount)
 
     async def commit(self) -> None:
         for table, rows in self.take().items():
@@ -104,15 +107,20 @@ class PipelinedTransaction(RowBuffer):
             if statement is None:
                 statement = _INSERTS[table] = insert(table)
             prepared = prepare(self._dialect, statement, tuple(rows[0]))
-            await self._cursor.executemany(prepared.sql, [prepared.values(row) for row in rows])
-        await self._cursor.execute("COMMIT")
-        await self._pipeline.sync()
+            self._queued += [self._cursor.mogrify(prepared.sql, prepared.values(r)) for r in rows]
+        self._queued.append("COMMIT")
+        await self._send()
 
     async def rollback(self) -> None:
+        """End the transaction without its queued statements (nothing to send if none had
+        left yet)."""
         self.take()
-        # Whatever was queued, and out of an aborted state; its failure is the one the caller
-        # is already handling.
-        with contextlib.suppress(psycopg.Error):
-            await self._pipeline.sync()
-        await self._cursor.execute("ROLLBACK")
-        await self._pipeline.sync()
+        self._queued = []
+        if self._begun:
+            self._queued.append("ROLLBACK")
+            await self._send()
+
+    async def _send(self) -> None:
+        batch, self._queued = self._queued, []
+        self._begun = True
+        await self._cursor.execute("; ".join(batch))
