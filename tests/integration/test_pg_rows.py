@@ -61,3 +61,23 @@ async def test_a_connection_lost_mid_transaction_is_not_given_back(database_url:
     finally:
         await db.dispose()
     assert stored_rows(database_url, "payments", "pay-y")[0]
+
+
+async def test_values_bound_on_the_client_are_stored_exactly(database_url: str) -> None:
+    """Values are quoted by psycopg's adapters into statements joined by semicolons: quotes,
+    semicolons, placeholders and Korean text in them are stored as given, never run."""
+    awkward = "o-1'; DELETE FROM payments; --%s %(x)s %% \\ 주문"
+    db = Database(database_url)
+    try:
+        async with db.transaction() as session:
+            session.add(Merchant(id="mer-1", name="shop"))
+        async with db.statements() as direct:
+            first = new_payment("pay-a", MOMENT)
+            first.order_id, first.error_params = awkward, {"note": awkward}
+            await repository.insert_payment(direct, first)
+            await repository.insert_payment(direct, new_payment("pay-b", MOMENT))
+    finally:
+        await db.dispose()
+    a, b = stored_rows(database_url, "payments", "pay-a", "pay-b")
+    assert a["order_id"] == awkward and a["error_params"] == {"note": awkward}
+    assert b["order_id"] == "o-1"
