@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import os
 import shutil
 import sys
+import threading
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -27,6 +29,58 @@ from haetae.issuer_sim.server import IssuerSimulator
 from haetae.services import Services, build_services
 
 PG_URL = os.environ.get("HAETAE_TEST_DATABASE_URL", "")
+# Seconds before a test's timeout (pytest-timeout) at which the asyncio tasks still pending
+# are printed: the timeout's own dump shows threads, and a hung asyncio test shows only its
+# event loop idle in epoll, not which await never returns.
+TASK_DUMP_LEAD_SECONDS = 10.0
+
+
+def _print_pending_tasks(phase: str, nodeid: str) -> None:
+    # From the timer thread, while the test's loop waits: a diagnostic, read-only. The tasks
+    # are found among all objects (asyncio has no public registry across loops).
+    tasks = [o for o in gc.get_objects() if isinstance(o, asyncio.Task) and not o.done()]
+    print(
+        f"\n--- {nodeid} ({phase}) still waiting: {len(tasks)} asyncio task(s) ---", file=sys.stderr
+    )
+    for task in tasks:
+        task.print_stack(limit=20, file=sys.stderr)
+
+
+def _task_dump_timer(item: pytest.Item, phase: str) -> threading.Timer | None:
+    marker = item.get_closest_marker("timeout")
+    seconds = (
+        float(marker.args[0])
+        if marker and marker.args
+        else float(item.config.getini("timeout") or 0)
+    )
+    if seconds <= TASK_DUMP_LEAD_SECONDS:
+        return None
+    timer = threading.Timer(
+        seconds - TASK_DUMP_LEAD_SECONDS, _print_pending_tasks, (phase, item.nodeid)
+    )
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    timer = _task_dump_timer(item, "call")
+    try:
+        return (yield)
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    timer = _task_dump_timer(item, "teardown")
+    try:
+        return (yield)
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 class Clock:
