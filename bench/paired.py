@@ -5,10 +5,13 @@ other compare the moments, not the code. Here both versions run at the same time
 a core of its own (``taskset``), and swap cores every round: whatever slows the machine
 slows both. Each side is this script in ``--side`` mode: the app (``create_app``) called
 directly as ASGI (no HTTP server: its cost is the same for both), with the real issuer
-simulator over ISO 8583 and SQLite in a temporary directory, driven with the card mix of
-``bench/payments.py``. It reports the event-loop thread's CPU per payment.
+simulator over ISO 8583 and SQLite in a temporary directory (or, with ``--database-url``
+and ``--redis-url``, a PostgreSQL schema and a Redis database of each side's own), driven
+with the card mix of ``bench/payments.py``. It reports the event-loop thread's CPU per
+payment.
 
     .venv/bin/python bench/paired.py --base REV [--payments 2000] [--rounds 4]
+        [--database-url postgresql://... --redis-url redis://host:port]
 
 Print-only: a comparison of two versions is a step of work, not a figure of the platform.
 """
@@ -26,8 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import redis
+import sqlalchemy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -36,6 +44,7 @@ from payments import SEQUENCE, payment_body
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP = 1000
+REDIS_DBS = {0: 10, 1: 11}  # with --redis-url: the side on each core has a database of its own
 
 
 # --- one side ----------------------------------------------------------------------------
@@ -138,8 +147,47 @@ def run_side(args: argparse.Namespace) -> None:
 # --- the pair ----------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _scale_out(args: argparse.Namespace, redis_db: int) -> Iterator[dict[str, str]]:
+    """With ``--database-url``, a PostgreSQL schema of this side's own (dropped after);
+    with ``--redis-url``, a Redis database of its own, emptied first: the settings for
+    them."""
+    settings: dict[str, str] = {}
+    schema = f"paired_{uuid.uuid4().hex[:12]}"
+    engine = None
+    if args.database_url:
+        engine = sqlalchemy.create_engine(
+            args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        )
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+        sep = "&" if "?" in args.database_url else "?"
+        settings["HAETAE_DATABASE_URL"] = (
+            f"{args.database_url}{sep}options=-csearch_path%3D{schema}"
+        )
+    if args.redis_url:
+        url = f"{args.redis_url.rstrip('/')}/{redis_db}"
+        redis.Redis.from_url(url).flushdb()
+        settings["HAETAE_REDIS_URL"] = url
+    try:
+        yield settings
+    finally:
+        if engine is not None:
+            with engine.begin() as connection:
+                connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            engine.dispose()
+
+
 def _side(src: Path, cpu: int, args: argparse.Namespace, workdir: Path) -> list[float]:
-    """One side in its own data directory, with its own simulator, on ``cpu``."""
+    """One side in its own data directory (and PostgreSQL schema, Redis database), with
+    its own simulator, on ``cpu``."""
+    with _scale_out(args, REDIS_DBS[cpu]) as scale_out:
+        return _side_on(src, cpu, args, workdir, scale_out)
+
+
+def _side_on(
+    src: Path, cpu: int, args: argparse.Namespace, workdir: Path, scale_out: dict[str, str]
+) -> list[float]:
     sim_port = free_port()
     env = clean_env(
         {
@@ -148,6 +196,7 @@ def _side(src: Path, cpu: int, args: argparse.Namespace, workdir: Path) -> list[
             "HAETAE_ISSUERS": json.dumps([{"port": sim_port}]),
             "HAETAE_LOG_LEVEL": "WARNING",
             "HAETAE_RATE_LIMIT_MERCHANT": "1000000/second",
+            **scale_out,
         }
     )
     cli = ["taskset", "-c", str(cpu), PYTHON, "-m", "haetae.cli"]
@@ -211,6 +260,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="measurements per side and round")
     parser.add_argument("--rounds", type=int, default=4, help="the cores swap every round")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--database-url", default="", help="postgresql://... (a schema per side and round)"
+    )
+    parser.add_argument(
+        "--redis-url", default="", help="redis://host:port: databases 10 and 11 are emptied"
+    )
     parser.add_argument("--side", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     args = parser.parse_args()
