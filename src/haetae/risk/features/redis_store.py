@@ -10,10 +10,12 @@ Per track and entity key:
   the time of the last event (``last``), expiring after ``history_ttl`` without events;
 * ``{prefix}:{track}:{key}:all:{n}`` a set per all-history distinct count.
 
-Reading fetches the sorted set of every key of the event in one pipelined round trip and
-sums the windows client-side with the same readers as the in-process store; :meth:`process`
-reads and writes in one atomic MULTI. The member's ``uid`` is the event id when there is
-one, so replaying an event twice does not count it twice in the windows. A late label
+One run of a script (``redis_windows``) reads every key of an event (its window sums, kept
+running in Redis, and its all-history hash and sets), and one run counts the event:
+:meth:`features` and :meth:`update` are one command each, :meth:`process` one for both,
+atomic as any script. The features are made from those sums client-side by the same readers
+as the in-process store's. The member's ``uid`` is the event id when there is one, so
+replaying an event twice does not count it twice in the windows. A late label
 (:meth:`record_label`) rewrites the event's member.
 """
 
@@ -21,8 +23,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Hashable, Sized
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterator, Sized
 from datetime import timedelta
 from typing import Any, cast
 
@@ -91,26 +92,24 @@ class _RedisTrack:
         text = _SEPARATOR.join(key) if isinstance(key, tuple) else str(key)
         return f"{self.prefix}:{text}"
 
-    def queue_reads(self, pipe: Any, calls: list[WindowCall], base: str, now: int) -> int:
-        """Queue the commands that read a key's state (its windows go with ``calls``, one
-        script run for every track); returns how many replies the pipeline gets."""
-        queued = 0
+    def all_keys(self, base: str) -> list[str]:
+        return [f"{base}:all", *(f"{base}:all:{j}" for j in self.forever_distincts)]
+
+    def read_calls(self, calls: list[WindowCall], base: str, now: int) -> None:
+        """The script calls that read a key's state: its windows, its all-history sums."""
         if self.longest is not None:
             calls.append((self.window_keys(base), ["read", now, *self.spec]))
         if self.wants_hash:
-            pipe.hgetall(f"{base}:all")
-            queued += 1
-        for j in self.forever_distincts:
-            pipe.scard(f"{base}:all:{j}")
-            queued += 1
-        return queued
+            calls.append((self.all_keys(base), ["all_read"]))
 
-    def values(
-        self, replies: list[Any], windows: list[Any] | None, now: int, out: dict[str, Value]
-    ) -> None:
-        replies = list(replies)
-        windowed = [int(n) for n in windows] if windows is not None else []
-        stored = _text_dict(replies.pop(0)) if self.wants_hash else {}
+    def values(self, replies: Iterator[Any], now: int, out: dict[str, Value]) -> None:
+        """The features from this key's replies to :meth:`read_calls`, taken in order."""
+        windowed = [int(n) for n in next(replies)] if self.longest is not None else []
+        stored: dict[str, str] = {}
+        sizes: list[Any] = []
+        if self.wants_hash:
+            flat, *sizes = next(replies)
+            stored = _text_pairs(flat)
         width = len(self.measure_fns)
         sums = [[0] * width for _ in self.lengths]
         for i, k in enumerate(self.finite):  # the script's sums, window by window
@@ -119,14 +118,15 @@ class _RedisTrack:
             sums[k] = [int(stored.get(f"s{j}", 0)) for j in range(width)]
         counts = windowed[len(self.finite) * width :] or [0] * len(self.track.distincts)
         counters: list[Sized] = [range(n) for n in counts]  # only their sizes are read
-        for j in self.forever_distincts:
-            counters[j] = range(int(replies.pop(0)))
+        for j, size in zip(self.forever_distincts, sizes, strict=True):
+            counters[j] = range(int(size))
         last = int(stored["last"]) if "last" in stored else None
         read(self.readers, sums, counters, last, now, out)
 
-    def queue_writes(
-        self, pipe: Any, calls: list[WindowCall], base: str, row: Row, now: int, ttl: timedelta
+    def write_calls(
+        self, calls: list[WindowCall], base: str, row: Row, now: int, ttl: timedelta
     ) -> None:
+        """The script calls that count an event: into its windows and all-history sums."""
         measures = [fn(row) for fn in self.measure_fns]
         values = [row.get(c) for c in self.distinct_columns]
         if self.longest is not None:
@@ -136,15 +136,16 @@ class _RedisTrack:
             args: list[str | int] = ["write", now, *self.spec, member, kept_ms, self.longest]
             calls.append((self.window_keys(base), args))
         if self.wants_hash:
-            for j, measure in enumerate(measures):
-                if self.forever and measure:
-                    pipe.hincrby(f"{base}:all", f"s{j}", measure)
-            pipe.hset(f"{base}:all", "last", now)
-            pipe.pexpire(f"{base}:all", ttl // timedelta(milliseconds=1))
-        for j in self.forever_distincts:
-            if values[j] is not None:
-                pipe.sadd(f"{base}:all:{j}", values[j])
-                pipe.pexpire(f"{base}:all:{j}", ttl // timedelta(milliseconds=1))
+            sums = [(f"s{j}", m) for j, m in enumerate(measures) if self.forever and m]
+            sets: list[str | int] = []
+            for j in self.forever_distincts:
+                value = values[j]
+                sets += ["0", ""] if value is None else ["1", value]
+            ttl_ms = ttl // timedelta(milliseconds=1)
+            pairs = [part for pair in sums for part in pair]
+            calls.append(
+                (self.all_keys(base), ["all_write", now, ttl_ms, len(sums), *pairs, *sets])
+            )
 
     async def relabel(self, client: redis.Redis, row: Row) -> None:
         event_id = row.get("event_id")
@@ -170,11 +171,13 @@ def _member(uid: str, at: int, measures: list[int], values: list[Any]) -> str:
     return json.dumps([uid, at, measures, values], separators=(",", ":"))
 
 
-def _text_dict(reply: dict[Any, Any]) -> dict[str, str]:
+def _text_pairs(reply: list[Any]) -> dict[str, str]:
+    """A hash as HGETALL answers it inside a script: field, value, field, value..."""
+
     def text(value: Any) -> str:
         return value.decode() if isinstance(value, bytes) else str(value)
 
-    return {text(k): text(v) for k, v in reply.items()}
+    return {text(reply[i]): text(reply[i + 1]) for i in range(0, len(reply), 2)}
 
 
 class RedisFeatureStore:
@@ -202,23 +205,17 @@ class RedisFeatureStore:
         return cls(client, **options)
 
     async def features(self, row: Row) -> dict[str, Value]:
-        async with self._client.pipeline(transaction=False) as pipe:
-            plan = self._queue_reads(pipe, row)
-            replies = await pipe.execute()
-        return self._values(row, plan, replies)
+        calls = self._read_calls(row)
+        return self._values(row, await self._run(calls))
 
     async def update(self, row: Row) -> None:
-        async with self._client.pipeline(transaction=True) as pipe:
-            self._queue_writes(pipe, row)
-            await pipe.execute()
+        await self._run(self._write_calls(row))
 
     async def process(self, row: Row) -> dict[str, Value]:
-        """Read and write in one atomic round trip."""
-        async with self._client.pipeline(transaction=True) as pipe:
-            plan = self._queue_reads(pipe, row)
-            self._queue_writes(pipe, row)
-            replies = await pipe.execute()
-        return self._values(row, plan, replies)
+        """Read and write in one script run (atomic: the reads see the state before)."""
+        reads = self._read_calls(row)
+        replies = await self._run(reads + self._write_calls(row))
+        return self._values(row, replies[: len(reads)])
 
     async def record_label(self, row: Row, label: int) -> None:
         labelled = {**row, "label": label}
@@ -229,39 +226,33 @@ class RedisFeatureStore:
     async def close(self) -> None:
         await self._client.aclose()
 
-    def _run_windows(self, pipe: Any, calls: list[WindowCall]) -> bool:
-        """Queue one run of the window script for every track key of ``calls``."""
+    async def _run(self, calls: list[WindowCall]) -> list[Any]:
+        """One run of the script for all of ``calls``: one round trip, one reply per call."""
         if not calls:
-            return False
+            return []
         keys: list[str] = []
         args: list[str] = [str(len(calls))]
         for call_keys, call_args in calls:
             keys += call_keys
             args += [str(len(call_keys)), str(len(call_args)), *map(str, call_args)]
-        # EVAL with the script's text, not EVALSHA: a pipeline of a registered script asks
-        # Redis whether it has the script first, one more round trip per event (a tenth of
-        # the client's CPU); Redis caches the compiled script by its digest all the same.
-        # The arguments go as one JSON array: redis-py encodes a command's arguments one by
-        # one in Python, and an event's hundred of them were a third of the client's CPU.
-        pipe.eval(WINDOWS_LUA, len(keys), *keys, orjson.dumps(args))
-        return True
+        # EVAL with the script's text, not EVALSHA: a registered script asks Redis whether it
+        # has the script first in a pipeline, and needs a retry path otherwise; Redis caches
+        # the compiled script by its digest all the same. The arguments go as one JSON
+        # array: redis-py encodes a command's arguments one by one in Python, and an event's
+        # hundred of them were a third of the client's CPU.
+        replies = await self._client.eval(WINDOWS_LUA, len(keys), *keys, orjson.dumps(args))
+        return cast(list[Any], replies)
 
-    def _queue_reads(self, pipe: Any, row: Row) -> _ReadPlan:
-        """Per track, how many pipeline replies its reads take (-1: the event has no such
-        entity) and whether it has windows; the script's reply comes after them all."""
+    def _read_calls(self, row: Row) -> list[WindowCall]:
         now = micros_of(row)
-        counts = []
         calls: list[WindowCall] = []
         for track in self._tracks:
             key = track.key(row)
-            if key is None:
-                counts.append((track, -1, False))
-            else:
-                queued = track.queue_reads(pipe, calls, track.redis_key(key), now)
-                counts.append((track, queued, track.longest is not None))
-        return _ReadPlan(counts, self._run_windows(pipe, calls))
+            if key is not None:
+                track.read_calls(calls, track.redis_key(key), now)
+        return calls
 
-    def _queue_writes(self, pipe: Any, row: Row) -> None:
+    def _write_calls(self, row: Row) -> list[WindowCall]:
         now = micros_of(row)
         kind = row["kind"]
         calls: list[WindowCall] = []
@@ -270,27 +261,19 @@ class RedisFeatureStore:
                 continue
             key = track.key(row)
             if key is not None:
-                track.queue_writes(pipe, calls, track.redis_key(key), row, now, self._ttl)
-        self._run_windows(pipe, calls)
+                track.write_calls(calls, track.redis_key(key), row, now, self._ttl)
+        return calls
 
-    def _values(self, row: Row, plan: _ReadPlan, replies: list[Any]) -> dict[str, Value]:
+    def _values(self, row: Row, replies: list[Any]) -> dict[str, Value]:
+        """The features from the replies to :meth:`_read_calls` (made for the same row)."""
         now = micros_of(row)
         out: dict[str, Value] = {}
         event_values(self._event, row, now, out)
-        reads = sum(max(count, 0) for _, count, _ in plan.counts)
-        windows = iter(replies[reads] if plan.windows else [])
-        at = 0
-        for track, count, windowed in plan.counts:
-            if count < 0:
+        answers = iter(replies)
+        for track in self._tracks:
+            if track.key(row) is None:
                 out.update(track.nulls)
-                continue
-            track.values(replies[at : at + count], next(windows) if windowed else None, now, out)
-            at += count
+            else:
+                track.values(answers, now, out)
         ratio_values(self._ratios, row, out)
         return out
-
-
-@dataclass(frozen=True, slots=True)
-class _ReadPlan:
-    counts: list[tuple[_RedisTrack, int, bool]]
-    windows: bool  # the script's reply follows the tracks' own replies

@@ -231,10 +231,36 @@ local function handle(K, A)
   return added
 end
 
--- ARGV[1]: a JSON array of strings: how many track keys, then for each: its number of keys
--- and of arguments, and the arguments (one argument, not a hundred: the client encodes each
--- argument of a command on its own); KEYS: each track key's keys in the same order. One
--- reply per track key.
+-- A track key's all-history state (the windows that never end, the time of its last event):
+-- K 1 the hash of sums (s0, s1...) and 'last', 2.. one set per all-history distinct count.
+-- A: 'all_read'; or 'all_write', now, the keys' TTL in ms, how many sums to add, those
+-- (field, increment) pairs, then per set whether the event has a value ('1' or '0') and the
+-- value. A read answers {the hash as field, value..., each set's size...}.
+local function handle_all(K, A)
+  if A[1] == 'all_read' then
+    local out = {redis.call('HGETALL', K[1])}
+    for i = 2, #K do out[#out + 1] = redis.call('SCARD', K[i]) end
+    return out
+  end
+  local now, ttl, n = A[2], A[3], tonumber(A[4])
+  for i = 1, n do redis.call('HINCRBY', K[1], A[3 + 2 * i], A[4 + 2 * i]) end
+  redis.call('HSET', K[1], 'last', now)
+  redis.call('PEXPIRE', K[1], ttl)
+  local at = 5 + 2 * n
+  for i = 2, #K do
+    if A[at] == '1' then
+      redis.call('SADD', K[i], A[at + 1])
+      redis.call('PEXPIRE', K[i], ttl)
+    end
+    at = at + 2
+  end
+  return 1
+end
+
+-- ARGV[1]: a JSON array of strings: how many calls, then for each: its number of keys and
+-- of arguments, and the arguments (one argument, not a hundred: the client encodes each
+-- argument of a command on its own); KEYS: each call's keys in the same order. A call is a
+-- track key's windows (handle) or its all-history state (handle_all). One reply per call.
 local args = cjson.decode(ARGV[1])
 local replies, ki, ai = {}, 1, 2
 for i = 1, tonumber(args[1]) do
@@ -244,7 +270,11 @@ for i = 1, tonumber(args[1]) do
   for x = 1, nkeys do K[x] = KEYS[ki + x - 1] end
   for x = 1, nargs do A[x] = args[ai + x - 1] end
   ki, ai = ki + nkeys, ai + nargs
-  replies[i] = handle(K, A)
+  if A[1] == 'all_read' or A[1] == 'all_write' then
+    replies[i] = handle_all(K, A)
+  else
+    replies[i] = handle(K, A)
+  end
 end
 return replies
 """
