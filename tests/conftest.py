@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import gc
 import os
 import shutil
@@ -46,7 +47,8 @@ def _print_pending_tasks(phase: str, nodeid: str) -> None:
         task.print_stack(limit=20, file=sys.stderr)
 
 
-def _task_dump_timer(item: pytest.Item, phase: str) -> threading.Timer | None:
+@contextlib.contextmanager
+def _pending_tasks_printed_before_timeout(item: pytest.Item, phase: str) -> Iterator[None]:
     marker = item.get_closest_marker("timeout")
     seconds = (
         float(marker.args[0])
@@ -54,33 +56,29 @@ def _task_dump_timer(item: pytest.Item, phase: str) -> threading.Timer | None:
         else float(item.config.getini("timeout") or 0)
     )
     if seconds <= TASK_DUMP_LEAD_SECONDS:
-        return None
+        yield
+        return
     timer = threading.Timer(
         seconds - TASK_DUMP_LEAD_SECONDS, _print_pending_tasks, (phase, item.nodeid)
     )
     timer.daemon = True
     timer.start()
-    return timer
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    timer = _task_dump_timer(item, "call")
-    try:
+    with _pending_tasks_printed_before_timeout(item, "call"):
         return (yield)
-    finally:
-        if timer is not None:
-            timer.cancel()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
-    timer = _task_dump_timer(item, "teardown")
-    try:
+    with _pending_tasks_printed_before_timeout(item, "teardown"):
         return (yield)
-    finally:
-        if timer is not None:
-            timer.cancel()
 
 
 class Clock:

@@ -26,13 +26,12 @@ import copy
 from typing import Any, Protocol
 
 import psycopg
-from sqlalchemy import Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ClauseElement
 
 from haetae.db.buffered import RowBuffer
-from haetae.db.sqlite_rows import prepare
+from haetae.db.sqlite_rows import prepare, prepared_inserts
 
 
 class Rowcount(Protocol):
@@ -47,9 +46,6 @@ def positional_dialect(dialect: Dialect) -> Dialect:
     positional.paramstyle = "format"
     positional.positional = True
     return positional
-
-
-_INSERTS: dict[Table, ClauseElement] = {}
 
 
 class _Answer:
@@ -100,13 +96,7 @@ class BatchedTransaction(RowBuffer):
         return _Answer(self._cursor.rowcount)
 
     async def commit(self) -> None:
-        for table, rows in self.take().items():
-            if not rows:
-                continue
-            statement = _INSERTS.get(table)
-            if statement is None:
-                statement = _INSERTS[table] = insert(table)
-            prepared = prepare(self._dialect, statement, tuple(rows[0]))
+        for prepared, rows in prepared_inserts(self._dialect, self.take()):
             self._queued += [self._cursor.mogrify(prepared.sql, prepared.values(r)) for r in rows]
         self._queued.append("COMMIT")
         await self._send()

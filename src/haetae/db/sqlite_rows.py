@@ -16,7 +16,7 @@ as Core applies them, so the SQL and the stored bytes are exactly SQLAlchemy's.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -93,18 +93,25 @@ def prepare(dialect: Dialect, statement: ClauseElement, keys: tuple[str, ...]) -
     return prepared
 
 
-def insert_rows(
-    sqlite: sqlite3.Connection, dialect: Dialect, buffered: dict[Table, list[dict[str, Any]]]
-) -> None:
-    """One ``executemany`` INSERT per table, in the caller's transaction (rows of one table
-    share their keys; the columns they leave out get their Python-side defaults)."""
+def prepared_inserts(
+    dialect: Dialect, buffered: dict[Table, list[dict[str, Any]]]
+) -> Iterator[tuple[_Prepared, list[dict[str, Any]]]]:
+    """Per table with rows, its INSERT prepared for them (rows of one table share their
+    keys; the columns they leave out get their Python-side defaults), and the rows."""
     for table, rows in buffered.items():
         if not rows:
             continue
         statement = _INSERTS.get(table)
         if statement is None:
             statement = _INSERTS[table] = insert(table)
-        prepared = prepare(dialect, statement, tuple(rows[0]))
+        yield prepare(dialect, statement, tuple(rows[0])), rows
+
+
+def insert_rows(
+    sqlite: sqlite3.Connection, dialect: Dialect, buffered: dict[Table, list[dict[str, Any]]]
+) -> None:
+    """One ``executemany`` INSERT per table, in the caller's transaction."""
+    for prepared, rows in prepared_inserts(dialect, buffered):
         sqlite.executemany(prepared.sql, [prepared.values(row) for row in rows])
 
 

@@ -205,17 +205,17 @@ class RedisFeatureStore:
         return cls(client, **options)
 
     async def features(self, row: Row) -> dict[str, Value]:
-        calls = self._read_calls(row)
-        return self._values(row, await self._run(calls))
+        calls, keyed = self._read_calls(row)
+        return self._values(row, keyed, await self._run(calls))
 
     async def update(self, row: Row) -> None:
         await self._run(self._write_calls(row))
 
     async def process(self, row: Row) -> dict[str, Value]:
         """Read and write in one script run (atomic: the reads see the state before)."""
-        reads = self._read_calls(row)
+        reads, keyed = self._read_calls(row)
         replies = await self._run(reads + self._write_calls(row))
-        return self._values(row, replies[: len(reads)])
+        return self._values(row, keyed, replies[: len(reads)])
 
     async def record_label(self, row: Row, label: int) -> None:
         labelled = {**row, "label": label}
@@ -243,14 +243,17 @@ class RedisFeatureStore:
         replies = await self._client.eval(WINDOWS_LUA, len(keys), *keys, orjson.dumps(args))
         return cast(list[Any], replies)
 
-    def _read_calls(self, row: Row) -> list[WindowCall]:
+    def _read_calls(self, row: Row) -> tuple[list[WindowCall], list[bool]]:
+        """The script calls that read ``row``'s keys, and per track whether it has one."""
         now = micros_of(row)
         calls: list[WindowCall] = []
+        keyed: list[bool] = []
         for track in self._tracks:
             key = track.key(row)
+            keyed.append(key is not None)
             if key is not None:
                 track.read_calls(calls, track.redis_key(key), now)
-        return calls
+        return calls, keyed
 
     def _write_calls(self, row: Row) -> list[WindowCall]:
         now = micros_of(row)
@@ -264,16 +267,16 @@ class RedisFeatureStore:
                 track.write_calls(calls, track.redis_key(key), row, now, self._ttl)
         return calls
 
-    def _values(self, row: Row, replies: list[Any]) -> dict[str, Value]:
+    def _values(self, row: Row, keyed: list[bool], replies: list[Any]) -> dict[str, Value]:
         """The features from the replies to :meth:`_read_calls` (made for the same row)."""
         now = micros_of(row)
         out: dict[str, Value] = {}
         event_values(self._event, row, now, out)
         answers = iter(replies)
-        for track in self._tracks:
-            if track.key(row) is None:
-                out.update(track.nulls)
-            else:
+        for track, has_key in zip(self._tracks, keyed, strict=True):
+            if has_key:
                 track.values(answers, now, out)
+            else:
+                out.update(track.nulls)
         ratio_values(self._ratios, row, out)
         return out
