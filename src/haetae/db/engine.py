@@ -22,7 +22,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import greenlet_spawn
 
 from haetae.config import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
-from haetae.db import json_columns, pg_rows, sqlite_inline, sqlite_rows
+from haetae.db import json_columns, pg_rows, sqlite_group, sqlite_inline, sqlite_rows
 from haetae.db.buffered import RowBuffer
 from haetae.db.checkpointer import BACKSTOP_PAGES, WalCheckpointer
 from haetae.db.idle_ping import ping_when_idle
@@ -142,6 +142,9 @@ class Database:
             self.engine, expire_on_commit=False, sync_session_class=self._session_class
         )
         self._events_committed: list[Callable[[], None]] = []
+        self._group_commit = sqlite_group.GroupCommit(
+            self.engine, self.engine.dialect, self.events_committed
+        )
 
     def on_events_committed(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after each commit that wrote outbox events (wakes the relay)."""
@@ -175,29 +178,16 @@ class Database:
         """A write transaction for Core INSERT/UPDATE statements and buffered rows, where
         nothing is read back through the ORM: the payment path's writes. It runs straight
         through the driver (SQLAlchemy's session and Core were 45% of a payment's CPU on
-        SQLite): ``sqlite_rows.DirectTransaction`` on SQLite, on PostgreSQL
+        SQLite): on SQLite a ``sqlite_rows.DirectTransaction`` in a savepoint of the
+        transaction that the blocks of one turn of the event loop share (``sqlite_group``;
+        leaving the block waits for that commit), on PostgreSQL
         ``pg_rows.BatchedTransaction``, its statements sent together."""
         if not self.is_sqlite:
             async with self._batched() as batched:
                 yield batched
             return
-        # The pool's connection without a Connection around it (a fifth of the cost of an
-        # engine.connect()); closing it returns it to the pool.
-        pooled = await self.engine.raw_connection()
-        try:
-            sqlite = sqlite_rows.sqlite_of(pooled.driver_connection)
-            transaction = sqlite_rows.DirectTransaction(sqlite, self.engine.dialect)
-            transaction.begin()
-            try:
-                yield transaction
-                transaction.commit()
-            except BaseException:
-                transaction.rollback()
-                raise
-        finally:
-            pooled.close()
-        if transaction.info.pop("outbox_dirty", False):
-            self.events_committed()
+        async with self._group_commit.block() as transaction:
+            yield transaction
 
     @asynccontextmanager
     async def _batched(self) -> AsyncIterator[pg_rows.BatchedTransaction]:

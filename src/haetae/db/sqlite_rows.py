@@ -123,10 +123,11 @@ def sqlite_of(driver_connection: Any) -> sqlite3.Connection:
 
 
 class DirectTransaction(RowBuffer):
-    """A write transaction on the raw sqlite3 connection, with the part of ``AsyncSession``
-    the payment path uses: ``execute`` of Core INSERT/UPDATE statements (the result has
-    ``rowcount``) and buffered rows (``db.buffered``: outbox events), written before the
-    commit. Opened and committed by ``Database.statements``."""
+    """A write block on the raw sqlite3 connection, with the part of ``AsyncSession`` the
+    payment path uses: ``execute`` of Core INSERT/UPDATE statements (the result has
+    ``rowcount``) and buffered rows (``db.buffered``: outbox events), written when the block
+    ends. Opened, and committed with the other blocks of its turn of the event loop, by
+    ``Database.statements`` (``sqlite_group``)."""
 
     def __init__(self, sqlite: sqlite3.Connection, dialect: Dialect) -> None:
         super().__init__()
@@ -140,15 +141,3 @@ class DirectTransaction(RowBuffer):
             return self._sqlite.execute(prepared.sql, values)
         except sqlite3.IntegrityError as error:  # as SQLAlchemy would raise it
             raise IntegrityError(prepared.sql, values, error) from error
-
-    def begin(self) -> None:
-        self._sqlite.execute("BEGIN IMMEDIATE")
-
-    def commit(self) -> None:
-        insert_rows(self._sqlite, self._dialect, self.take())
-        self._sqlite.execute("COMMIT")
-
-    def rollback(self) -> None:
-        self.take()
-        if self._sqlite.in_transaction:
-            self._sqlite.execute("ROLLBACK")

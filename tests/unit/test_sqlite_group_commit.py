@@ -1,0 +1,164 @@
+"""Group commit on SQLite (``db.sqlite_group``): the write blocks of one turn of the event
+loop share a transaction, and each still behaves as a transaction of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from haetae.db.engine import Database
+from haetae.db.migrate import upgrade
+from haetae.db.sqlite_rows import sqlite_of
+from haetae.merchants.models import Merchant
+from haetae.payments import repository
+from tests.helpers import new_payment
+
+MOMENT = datetime(2026, 12, 7, 5, 0, 1, tzinfo=UTC)
+# Foreign keys checked only at COMMIT: a way to make the shared commit fail.
+_DEFER_FOREIGN_KEYS = text("PRAGMA defer_foreign_keys = ON")
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    url = f"sqlite:///{tmp_path / 'group.db'}"
+    upgrade(url)
+    database = Database(url)
+    async with database.transaction() as session:
+        session.add(Merchant(id="mer-1", name="shop"))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def _statements_run(db: Database) -> list[str]:
+    """Every statement the pool's one sqlite3 connection runs from now on, as SQLite sees
+    it."""
+    seen: list[str] = []
+    pooled = await db.engine.raw_connection()
+    try:
+        sqlite_of(pooled.driver_connection).set_trace_callback(seen.append)
+    finally:
+        pooled.close()
+    return seen
+
+
+def _stored_ids(db: Database) -> set[str]:
+    """Payment ids visible to another connection: what has been committed."""
+    other = sqlite3.connect(str(db.engine.url.database))
+    try:
+        return {row[0] for row in other.execute("SELECT id FROM payments")}
+    finally:
+        other.close()
+
+
+async def _insert(db: Database, payment_id: str) -> None:
+    async with db.statements() as writes:
+        await repository.insert_payment(writes, new_payment(payment_id, MOMENT))
+    # Leaving the block means committed: another connection sees the row at once.
+    assert payment_id in _stored_ids(db)
+
+
+async def test_blocks_of_one_turn_share_one_commit(db: Database) -> None:
+    seen = await _statements_run(db)
+    await asyncio.gather(*(_insert(db, f"pay-{i}") for i in range(8)))
+    assert _stored_ids(db) == {f"pay-{i}" for i in range(8)}
+    assert seen.count("BEGIN IMMEDIATE") == seen.count("COMMIT") == 1
+    assert seen.count("SAVEPOINT block") == seen.count("RELEASE block") == 8
+
+
+async def test_a_failing_block_undoes_only_its_own_statements(db: Database) -> None:
+    async def failing() -> None:
+        async with db.statements() as writes:
+            await repository.insert_payment(writes, new_payment("pay-bad", MOMENT))
+            raise RuntimeError("the caller failed")
+
+    async def taken_id() -> None:
+        async with db.statements() as writes:
+            await repository.insert_payment(writes, new_payment("pay-other", MOMENT))
+            await repository.insert_payment(writes, new_payment("pay-1", MOMENT))  # taken
+
+    seen = await _statements_run(db)
+    results = await asyncio.gather(
+        _insert(db, "pay-1"), failing(), taken_id(), _insert(db, "pay-2"), return_exceptions=True
+    )
+    assert results[0] is None and results[3] is None
+    assert isinstance(results[1], RuntimeError)
+    assert isinstance(results[2], IntegrityError)
+    assert _stored_ids(db) == {"pay-1", "pay-2"}
+    assert seen.count("COMMIT") == 1  # the failures did not end the shared transaction
+    assert seen.count("ROLLBACK TO block") == 2
+
+
+async def test_a_failed_commit_fails_every_block_in_it_and_the_next_turn_starts_afresh(
+    db: Database,
+) -> None:
+    """A foreign key checked only at COMMIT (deferred) fails the shared commit."""
+    stranger = new_payment("pay-stranger", MOMENT)
+    stranger.merchant_id = "mer-unknown"
+
+    async def deferred_violation() -> None:
+        async with db.statements() as writes:
+            await writes.execute(_DEFER_FOREIGN_KEYS, {})
+            await repository.insert_payment(writes, stranger)
+
+    results = await asyncio.gather(
+        _insert(db, "pay-1"), deferred_violation(), _insert(db, "pay-2"), return_exceptions=True
+    )
+    assert all(isinstance(result, sqlite3.IntegrityError) for result in results), results
+    assert _stored_ids(db) == set()
+    await _insert(db, "pay-3")
+    assert _stored_ids(db) == {"pay-3"}
+
+
+async def test_a_block_that_waits_inside_is_not_joined_and_its_commit_waits_for_it(
+    db: Database,
+) -> None:
+    inside, go_on = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+
+    async def slow() -> None:
+        async with db.statements() as writes:
+            await repository.insert_payment(writes, new_payment("pay-slow", MOMENT))
+            inside.set()
+            await go_on.wait()  # a turn of the loop ends with the block still open
+            order.append("slow block ends")
+        order.append("slow committed")
+
+    async def quick() -> None:
+        await inside.wait()
+        await _insert(db, "pay-quick")
+        order.append("quick committed")
+
+    seen = await _statements_run(db)
+    tasks = [asyncio.create_task(slow()), asyncio.create_task(quick())]
+    await inside.wait()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert _stored_ids(db) == set()  # neither committed while the slow block is open
+    go_on.set()
+    await asyncio.gather(*tasks)
+    assert order == ["slow block ends", "slow committed", "quick committed"]
+    assert seen.count("COMMIT") == 2 and seen.count("SAVEPOINT block") == 2
+
+
+async def test_the_relay_is_woken_once_per_commit_that_wrote_events(db: Database) -> None:
+    woken: list[int] = []
+    db.on_events_committed(lambda: woken.append(1))
+
+    async def with_event(payment_id: str) -> None:
+        async with db.statements() as writes:
+            await repository.insert_payment(writes, new_payment(payment_id, MOMENT))
+            writes.info["outbox_dirty"] = True
+
+    await asyncio.gather(with_event("pay-1"), with_event("pay-2"), _insert(db, "pay-3"))
+    assert woken == [1]
+    await _insert(db, "pay-4")  # no events: nobody is woken
+    assert woken == [1]
