@@ -206,3 +206,43 @@ async def test_payment_writes_through_the_driver_store_what_a_session_stores(
         assert row.pop("id") in ("pay-a", "pay-b")
         assert str(row.pop("updated_at")) > "2026-12-07 05:00:01"  # onupdate: when written
     assert row_a == row_b and row_a["status"] == "approved" and row_a["approval_code"] == "A1"
+
+
+async def test_an_update_of_the_changed_columns_stores_what_a_full_update_stores(
+    database_url: str,
+) -> None:
+    """The payment path's later writes set only the columns changed since the last one
+    (``repository.stored_state``): the row must end up as a write of every column leaves
+    it, a list changed in place included."""
+    db = Database(database_url)
+    moment = datetime(2026, 12, 7, 5, 0, 1, 234_567, tzinfo=UTC)
+    try:
+        async with db.transaction() as session:
+            session.add(Merchant(id="mer-1", name="shop"))
+        payments = {"pay-full": new_payment("pay-full", moment)}
+        payments["pay-changed"] = new_payment("pay-changed", moment)
+        stored = {}
+        for payment_id, payment in payments.items():
+            async with db.statements() as writes:
+                await repository.insert_payment(writes, payment)
+            stored[payment_id] = repository.stored_state(payment)
+        for payment_id, payment in payments.items():
+            payment.status, payment.approval_code = "approved", "A1"
+            payment.internal_flags.append("lost_card")  # in place: the snapshot must see it
+            payment.risk_reasons = ["새 기기", "야간"]
+            async with db.statements() as writes:
+                written = await repository.update_payment(
+                    writes,
+                    payment,
+                    "authorizing",
+                    stored=stored[payment_id] if payment_id == "pay-changed" else None,
+                )
+            assert written
+    finally:
+        await db.dispose()
+
+    full, changed = stored_rows(database_url, "payments", "pay-full", "pay-changed")
+    for row in (full, changed):
+        row.pop("id"), row.pop("updated_at")
+    assert changed == full
+    assert changed["status"] == "approved" and "lost_card" in str(changed["internal_flags"])

@@ -38,10 +38,36 @@ async def insert_payment(session: Statements, payment: Payment) -> None:
     await queue(session, _INSERT, _values(payment))
 
 
-async def update_payment(session: Statements, payment: Payment, expected_status: str) -> bool:
+def stored_state(payment: Payment) -> dict[str, Any]:
+    """The payment's column values as just written, for :func:`update_payment` to compare
+    with (lists and dicts copied: a change made in place must still show)."""
+    return {
+        key: value.copy() if isinstance(value, list | dict) else value
+        for key, value in _values(payment).items()
+    }
+
+
+async def update_payment(
+    session: Statements,
+    payment: Payment,
+    expected_status: str,
+    *,
+    stored: dict[str, Any] | None = None,
+) -> bool:
     """Write the payment only if its row is still in ``expected_status`` (the status this
-    request last wrote). False means someone else, e.g. recovery, decided it meanwhile."""
+    request last wrote). False means someone else, e.g. recovery, decided it meanwhile.
+
+    With ``stored`` (:func:`stored_state` of the last write), only the columns that changed
+    since are set: SQLite rewrites the entry of every index on a column an UPDATE sets,
+    changed or not, and the payment row has six (an outcome's update cost about three times
+    as much with every column set)."""
     values = _values(payment)
+    if stored is not None:
+        values = {
+            key: value
+            for key, value in values.items()
+            if key == "id" or key not in stored or stored[key] != value
+        }
     values["payment_id"] = values.pop("id")
     values["expected_status"] = expected_status
     result = await session.execute(_UPDATE, values)

@@ -62,9 +62,10 @@ class _Attempt:
     merchant: Merchant
     locale: Locale
     claim: Claim | None
-    # The status this request last wrote; None before the first write (which also claims
-    # the Idempotency-Key). Later writes are conditional on it.
-    stored_status: str | None = None
+    # The row as this request last wrote it (repository.stored_state); None before the
+    # first write (which also claims the Idempotency-Key). Later writes are conditional on
+    # its status and set only what changed since.
+    stored: dict[str, Any] | None = None
     # The risk engine's hook for the issuer's answer (see RiskDecision.observe).
     observe: Callable[[bool | None], Awaitable[None]] | None = None
 
@@ -354,7 +355,9 @@ class PaymentService:
             payment, challenge = await self._load_for_challenge(session, merchant_id, payment_id)
             merchant = await session.get(Merchant, payment.merchant_id)
             assert merchant is not None
-            attempt = _Attempt(payment, merchant, locale, None, stored_status=payment.status)
+            attempt = _Attempt(
+                payment, merchant, locale, None, stored=repository.stored_state(payment)
+            )
             if self._clock() >= challenge.expires_at:
                 challenge.status = "failed"
                 fail(payment, "failed", "challenge_expired", None)
@@ -382,7 +385,7 @@ class PaymentService:
             payment.status = "authorizing"  # claimed: a concurrent correct code gets a 409
             # Stamped now, so that recovery does not take the claim for an old, stuck call.
             payment.transmitted_at = self._clock()
-        attempt.stored_status = payment.status
+        attempt.stored = repository.stored_state(payment)
         card = await self._pending.take(payment.id)
         if card is None:
             fail(payment, "failed", "challenge_expired", None)
@@ -435,9 +438,9 @@ class PaymentService:
     # --- persistence --------------------------------------------------------------------
 
     async def _store(self, session: Statements, attempt: _Attempt) -> None:
-        if attempt.stored_status is not None:
+        if attempt.stored is not None:
             written = await repository.update_payment(
-                session, attempt.payment, attempt.stored_status
+                session, attempt.payment, attempt.stored["status"], stored=attempt.stored
             )
             if not written:
                 raise _Superseded(attempt.payment.id)
@@ -447,7 +450,7 @@ class PaymentService:
                     session, attempt.merchant.id, attempt.claim, attempt.payment.id, self._clock()
                 )
             await repository.insert_payment(session, attempt.payment)
-        attempt.stored_status = attempt.payment.status
+        attempt.stored = repository.stored_state(attempt.payment)
 
     async def _superseded(self, attempt: _Attempt) -> PaymentResult:
         """Answer with what was recorded meanwhile. If the issuer approved after all (a late
