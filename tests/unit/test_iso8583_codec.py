@@ -17,6 +17,7 @@ from haetae.payments.connectors.base import (
     ReversalRequest,
     StepUpResult,
 )
+from haetae.payments.issuers import new_rrn
 from haetae.security.card_crypto import mask_pan
 
 AT = datetime(2024, 12, 31, 16, 30, 5, tzinfo=UTC)  # 01:30:05 on 1 January in Seoul
@@ -305,3 +306,13 @@ def test_round_trip_property(amount: int, stan: int, rrn: str) -> None:
 )
 def test_private_data_property(pairs: dict[str, str]) -> None:
     assert codec.parse_private_data(codec.format_private_data(pairs)) == pairs
+
+
+def test_new_retrieval_reference_numbers_use_every_character_in_every_position() -> None:
+    """Field 37: twelve characters of 0-9 and A-Z, drawn uniformly (they must not collide)."""
+    rrns = [new_rrn() for _ in range(3_000)]
+    assert all(len(rrn) == 12 for rrn in rrns)
+    alphabet = set(string.digits + string.ascii_uppercase)
+    for position in range(12):  # about 83 of each character per position
+        assert {rrn[position] for rrn in rrns} == alphabet
+    assert len(set(rrns)) == len(rrns)
