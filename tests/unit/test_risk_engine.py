@@ -387,3 +387,26 @@ async def test_without_its_features_a_payment_fails_closed_with_503(
     store.fail_reads = False
     again = await client.post("/v1/payments", json=payment_body(order_id="o-2"), headers=auth(shop))
     assert again.status_code == 201
+
+
+async def test_a_payment_and_its_decision_are_stored_by_the_same_write(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    """The decision is written with the payment's first write: every stored payment has
+    its decision (its event id is the payment's id), and a retry answered from the first
+    request's Idempotency-Key, whose own write was undone, leaves no decision behind."""
+    _, shop = await merchant_key(services)
+    headers = auth(shop, **{"Idempotency-Key": "order-1"})
+    first = await client.post("/v1/payments", json=payment_body(), headers=headers)
+    retry = await client.post("/v1/payments", json=payment_body(), headers=headers)
+    assert first.status_code == retry.status_code == 201
+    assert retry.json()["id"] == first.json()["id"]
+    declined = await client.post(
+        "/v1/payments", json=payment_body("4000000000000002", order_id="o-2"), headers=auth(shop)
+    )
+    assert declined.status_code == 402
+    decisions = await services.decisions.latest(10)
+    assert sorted(d.event_id or "" for d in decisions) == sorted(
+        [first.json()["id"], declined.json()["id"]]
+    )
+    assert {d.kind for d in decisions} == {"payment"}

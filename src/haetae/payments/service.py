@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from haetae.catalog import Catalog, Locale
 from haetae.config import Settings
 from haetae.db.base import new_id
+from haetae.db.buffered import RowBuffer
 from haetae.db.engine import Database, Statements
 from haetae.errors import HaetaeError
 from haetae.merchants.models import Merchant
@@ -68,6 +69,8 @@ class _Attempt:
     stored: dict[str, Any] | None = None
     # The risk engine's hook for the issuer's answer (see RiskDecision.observe).
     observe: Callable[[bool | None], Awaitable[None]] | None = None
+    # Stores the risk decision in the payment's first write (see RiskDecision.record).
+    record_risk: Callable[[AsyncSession | RowBuffer], None] | None = None
 
 
 class _Superseded(Exception):
@@ -194,7 +197,7 @@ class PaymentService:
             return await self._finish(attempt)
         payment.risk_decision, payment.risk_score = decision.decision, decision.score
         payment.risk_reasons = list(decision.reasons)
-        attempt.observe = decision.observe
+        attempt.observe, attempt.record_risk = decision.observe, decision.record
         if decision.decision == "block":
             fail(payment, "declined", "fraud_suspected", None)
             return await self._finish(attempt)
@@ -450,6 +453,8 @@ class PaymentService:
                     session, attempt.merchant.id, attempt.claim, attempt.payment.id, self._clock()
                 )
             await repository.insert_payment(session, attempt.payment)
+            if attempt.record_risk is not None:
+                attempt.record_risk(session)  # Statements hold buffered rows as sessions do
         attempt.stored = repository.stored_state(attempt.payment)
 
     async def _superseded(self, attempt: _Attempt) -> PaymentResult:

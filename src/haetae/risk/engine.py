@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from haetae.db.buffered import RowBuffer
 
 Decision = Literal["allow", "challenge", "review", "block"]
 
@@ -34,6 +39,10 @@ class RiskDecision:
     # that velocity and decline-rate features count the payment with its outcome. It never
     # raises: the payment is already decided when it is called.
     observe: Callable[[bool | None], Awaitable[None]] | None = field(default=None, compare=False)
+    # Store the decision in the caller's transaction: the payment's first write, so that a
+    # payment and the decision that let it through are committed together (and the payment
+    # does not wait for a commit of the decision's own first). None: nothing to store.
+    record: Callable[[AsyncSession | RowBuffer], None] | None = field(default=None, compare=False)
 
 
 class RiskEngine(Protocol):

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from haetae.bus.base import Event
 from haetae.catalog import Catalog, Locale
@@ -126,12 +127,15 @@ class RiskService:
     ) -> Assessment:
         """Decide on one event; ``floor`` is the least severe decision the caller accepts
         (a merchant's step-up threshold makes a payment at least ``challenge``)."""
-        assessment, _ = await self._decide(event, locale=locale, floor=floor, count=True)
+        assessment, _, record = await self._decide(event, locale=locale, floor=floor, count=True)
+        await self._writer.write(record)  # answered once stored, with other decisions
         return assessment
 
     async def _decide(
         self, event: RiskEvent, *, locale: Locale, floor: Decision, count: bool
-    ) -> tuple[Assessment, dict[str, Any]]:
+    ) -> tuple[Assessment, dict[str, Any], Callable[[AsyncSession | RowBuffer], None]]:
+        """The decision on ``event``, its event row, and how to store it (in a transaction
+        of the caller's choosing)."""
         row = event.row()
         row["event_id"] = event.event_id or new_id("rev")
         if self._local is not None:
@@ -158,9 +162,9 @@ class RiskService:
         decision_id = new_id("rsk")
         now = self._clock()
 
-        def _store(rows: RowBuffer) -> None:
+        def record(session: AsyncSession | RowBuffer) -> None:
             record_decision(
-                rows,
+                session,
                 event_row=row,
                 decision=decision,
                 score=score,
@@ -176,7 +180,6 @@ class RiskService:
                 decision_id=decision_id,
             )
 
-        await self._writer.write(_store)
         return (
             Assessment(
                 decision_id=decision_id,
@@ -189,6 +192,7 @@ class RiskService:
                 warning=warning,
             ),
             row,
+            record,
         )
 
     def _voice_phishing_warning(self, locale: Locale) -> Warning:
@@ -257,7 +261,7 @@ class RiskService:
         if event.challenge_threshold is not None and event.amount >= event.challenge_threshold:
             floor = "challenge"
         # Counted once the issuer has answered (observe), so decline rates see the answer.
-        assessment, row = await self._decide(
+        assessment, row, record = await self._decide(
             RiskEvent(
                 kind="payment",
                 event_id=event.payment_id,
@@ -290,4 +294,6 @@ class RiskService:
         codes = [hit.name for hit in assessment.rule_hits] + [r.code for r in assessment.reasons]
         if floor == "challenge" and not assessment.rule_hits:
             codes.insert(0, "amount_at_or_above_step_up_threshold")
-        return RiskDecision(assessment.decision, assessment.score, codes, observe=observe)
+        return RiskDecision(
+            assessment.decision, assessment.score, codes, observe=observe, record=record
+        )
