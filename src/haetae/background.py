@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -22,8 +21,12 @@ class BackgroundTask:
             self._task = asyncio.create_task(self._body(), name=self._name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self._task is None:
+            return
+        task, self._task = self._task, None
+        task.cancel()
+        # Waited for without awaiting it: its CancelledError is not ours to swallow, and a
+        # stop that is itself cancelled (a shutdown's deadline) must raise, not return.
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.result()  # what the body raised, if anything

@@ -182,3 +182,23 @@ async def test_the_group_commit_writes_its_rows_in_one_transaction_and_wakes_the
     finally:
         await relay.stop()
         await db.dispose()
+
+
+async def test_the_relay_stops_when_it_is_cancelled_just_as_a_commit_wakes_it(
+    database_url: str,
+) -> None:
+    """A stop that lands in the same turn of the loop as a wake-up must still stop the
+    relay (Python 3.11's ``asyncio.wait_for`` swallowed such a cancellation when the
+    awaited event had just fired, and the relay went on polling while its stop waited for
+    it forever: a shutdown that hung)."""
+    import asyncio
+
+    db = Database(database_url)
+    relay = OutboxRelay(db, InProcessBus(), poll_seconds=60, coalesce_seconds=0)
+    relay.start()
+    try:
+        await asyncio.sleep(0.05)  # the relay waits for a wake-up
+        relay.wake()
+        await asyncio.wait_for(relay.stop(), timeout=5)  # cancelled before it runs again
+    finally:
+        await db.dispose()

@@ -178,8 +178,11 @@ class OutboxRelay:
                 await self.drain()
             except Exception as exc:
                 log.error("outbox.relay_failed", error=repr(exc))
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns normally when it
+            # is cancelled just as the event fires, and a stop then never ended.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+                async with asyncio.timeout(self._poll_seconds):
+                    await self._wake.wait()
             await asyncio.sleep(self._coalesce_seconds)
             self._wake.clear()
 
