@@ -4,6 +4,7 @@ loop share a transaction, and each still behaves as a transaction of its own."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from haetae.bus.outbox import add_event
 from haetae.db.engine import Database
 from haetae.db.migrate import upgrade
 from haetae.db.sqlite_rows import sqlite_of
@@ -59,9 +61,20 @@ def _stored_ids(db: Database) -> set[str]:
         other.close()
 
 
+def _stored_events(db: Database) -> list[str]:
+    """The payment ids of the committed outbox events, in the order they were written."""
+    other = sqlite3.connect(str(db.engine.url.database))
+    try:
+        rows = other.execute("SELECT payload FROM outbox_events ORDER BY seq").fetchall()
+        return [json.loads(row[0])["payment_id"] for row in rows]
+    finally:
+        other.close()
+
+
 async def _insert(db: Database, payment_id: str) -> None:
     async with db.statements() as writes:
         await repository.insert_payment(writes, new_payment(payment_id, MOMENT))
+        add_event(writes, "payment.approved", {"payment_id": payment_id})
     # Leaving the block means committed: another connection sees the row at once.
     assert payment_id in _stored_ids(db)
 
@@ -72,12 +85,18 @@ async def test_blocks_of_one_turn_share_one_commit(db: Database) -> None:
     assert _stored_ids(db) == {f"pay-{i}" for i in range(8)}
     assert seen.count("BEGIN IMMEDIATE") == seen.count("COMMIT") == 1
     assert seen.count("SAVEPOINT block") == seen.count("RELEASE block") == 8
+    # The blocks' buffered rows (their events) go in together, after the last savepoint.
+    assert _stored_events(db) == [f"pay-{i}" for i in range(8)]
+    inserts = [i for i, sql in enumerate(seen) if sql.startswith("INSERT INTO outbox_events")]
+    last_release = max(i for i, sql in enumerate(seen) if sql == "RELEASE block")
+    assert len(inserts) == 8 and min(inserts) > last_release
 
 
 async def test_a_failing_block_undoes_only_its_own_statements(db: Database) -> None:
     async def failing() -> None:
         async with db.statements() as writes:
             await repository.insert_payment(writes, new_payment("pay-bad", MOMENT))
+            add_event(writes, "payment.failed", {"payment_id": "pay-bad"})
             raise RuntimeError("the caller failed")
 
     async def taken_id() -> None:
@@ -93,6 +112,7 @@ async def test_a_failing_block_undoes_only_its_own_statements(db: Database) -> N
     assert isinstance(results[1], RuntimeError)
     assert isinstance(results[2], IntegrityError)
     assert _stored_ids(db) == {"pay-1", "pay-2"}
+    assert _stored_events(db) == ["pay-1", "pay-2"]  # the failed block's event is dropped
     assert seen.count("COMMIT") == 1  # the failures did not end the shared transaction
     assert seen.count("ROLLBACK TO block") == 2
 
@@ -158,7 +178,11 @@ async def test_the_relay_is_woken_once_per_commit_that_wrote_events(db: Database
             await repository.insert_payment(writes, new_payment(payment_id, MOMENT))
             writes.info["outbox_dirty"] = True
 
-    await asyncio.gather(with_event("pay-1"), with_event("pay-2"), _insert(db, "pay-3"))
+    async def without_event(payment_id: str) -> None:
+        async with db.statements() as writes:
+            await repository.insert_payment(writes, new_payment(payment_id, MOMENT))
+
+    await asyncio.gather(with_event("pay-1"), with_event("pay-2"), without_event("pay-3"))
     assert woken == [1]
-    await _insert(db, "pay-4")  # no events: nobody is woken
+    await without_event("pay-4")  # no events: nobody is woken
     assert woken == [1]

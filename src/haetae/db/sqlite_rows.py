@@ -96,15 +96,19 @@ def prepare(dialect: Dialect, statement: ClauseElement, keys: tuple[str, ...]) -
 def prepared_inserts(
     dialect: Dialect, buffered: dict[Table, list[dict[str, Any]]]
 ) -> Iterator[tuple[_Prepared, list[dict[str, Any]]]]:
-    """Per table with rows, its INSERT prepared for them (rows of one table share their
-    keys; the columns they leave out get their Python-side defaults), and the rows."""
+    """Per table and set of keys, the table's INSERT prepared for rows with those keys (the
+    columns they leave out get their Python-side defaults), and those rows in order."""
     for table, rows in buffered.items():
         if not rows:
             continue
         statement = _INSERTS.get(table)
         if statement is None:
             statement = _INSERTS[table] = insert(table)
-        yield prepare(dialect, statement, tuple(rows[0])), rows
+        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:  # one writer's rows share their keys; rows of several may not
+            by_keys.setdefault(tuple(row), []).append(row)
+        for keys, same in by_keys.items():
+            yield prepare(dialect, statement, keys), same
 
 
 def insert_rows(
