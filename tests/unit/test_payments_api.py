@@ -300,6 +300,7 @@ async def test_idempotency_replays_and_rejects_a_different_body(
     again = await client.post("/v1/payments", json=payment_body(), headers=headers)
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
+    assert first.content == again.content  # the stored text is the answer's own
     assert len(issuer_sim.authorizations) == 1
     different = await client.post("/v1/payments", json=payment_body(amount=20000), headers=headers)
     assert different.status_code == 409

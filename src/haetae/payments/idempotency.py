@@ -50,7 +50,8 @@ class KeyTaken(Exception):
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
     status: int
-    body: dict[str, Any]
+    # As read back, a dict; as written, the answer's JSON text (orjson.Fragment).
+    body: dict[str, Any] | orjson.Fragment
 
 
 def request_fingerprint(key: bytes, body: dict[str, Any]) -> str:

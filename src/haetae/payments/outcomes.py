@@ -6,25 +6,38 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from fastapi.responses import Response
 
 from haetae.bus.outbox import add_event
 from haetae.catalog import Catalog, Locale
 from haetae.db.engine import Statements
+from haetae.payments.idempotency import StoredResponse
 from haetae.payments.models import Payment, PaymentChallenge
 from haetae.payments.responses import http_status, payment_out
 from haetae.payments.schemas import PaymentOut
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PaymentResult:
     status_code: int
     body: PaymentOut
+    _json: str | None = None
+
+    def json(self) -> str:
+        """The body as JSON, serialized once by pydantic-core: the same text is the HTTP
+        answer and the one stored for the Idempotency-Key (``stored_response``)."""
+        if self._json is None:
+            self._json = self.body.model_dump_json()
+        return self._json
+
+    def stored_response(self) -> StoredResponse:
+        """What a retry with the same Idempotency-Key is answered: this answer, its JSON
+        written as it is (an orjson.Fragment in the JSON column), not dumped again."""
+        return StoredResponse(self.status_code, orjson.Fragment(self.json()))
 
     def to_response(self) -> Response:
-        # Serialized by pydantic-core in one step, not to a dict and then by the json module.
-        body = self.body.model_dump_json()
-        return Response(body, status_code=self.status_code, media_type="application/json")
+        return Response(self.json(), status_code=self.status_code, media_type="application/json")
 
 
 def fail(

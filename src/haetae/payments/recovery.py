@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from haetae.catalog import Catalog, Locale
 from haetae.db.engine import Database
-from haetae.payments.idempotency import IdempotencyKeys, StoredResponse, find_by_payment
+from haetae.payments.idempotency import IdempotencyKeys, find_by_payment
 from haetae.payments.issuers import IssuerRouter, stuck_before
 from haetae.payments.models import Payment, PaymentChallenge
 from haetae.payments.outcomes import add_payment_event, fail, result_of
@@ -100,5 +100,5 @@ class PaymentRecovery:
                 session,
                 payment.merchant_id,
                 record.key,
-                StoredResponse(result.status_code, result.body.model_dump(mode="json")),
+                result.stored_response(),
             )

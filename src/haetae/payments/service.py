@@ -36,7 +36,6 @@ from haetae.payments.idempotency import (
     Claim,
     IdempotencyKeys,
     KeyTaken,
-    StoredResponse,
     request_fingerprint,
 )
 from haetae.payments.intake import check_amount, read_card
@@ -496,7 +495,7 @@ class PaymentService:
                         session,
                         attempt.merchant.id,
                         attempt.claim.key,
-                        StoredResponse(result.status_code, result.body.model_dump(mode="json")),
+                        result.stored_response(),
                     )
         except _Superseded:
             return await self._superseded(attempt)
