@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, text
 from haetae.db.base import Base
 from haetae.db.engine import sync_url
 from haetae.db.registry import import_all_models
+from haetae.payments.reversals import owed_reversals
 from haetae.risk.decisions.service import reissue_lookup
 from haetae.services import Services
 
@@ -67,3 +68,21 @@ async def test_a_redelivered_reissue_is_found_through_the_partial_index(
         detail = " ".join(str(row[-1]) for row in plan)
     assert "ix_risk_decisions_reissue_event" in detail, detail
     assert not await services.decisions.reissue_decided("evt_x")
+
+
+async def test_the_reversal_sweep_reads_the_partial_index_of_owed_reversals(
+    services: Services,
+) -> None:
+    """Only payments owing a reversal are in its index (migration 0011), and the sweep's
+    query is one both databases can prove it applies to."""
+    compiled = owed_reversals(services.clock()).compile(dialect=services.db.engine.dialect)
+    async with services.db.transaction() as session:
+        connection = await session.connection()
+        if services.db.is_sqlite:
+            sql, params = f"EXPLAIN QUERY PLAN {compiled.string}", tuple(compiled.params.values())
+        else:  # on an empty table PostgreSQL would rather scan it
+            await session.execute(text("SET LOCAL enable_seqscan = off"))
+            sql, params = f"EXPLAIN {compiled.string}", dict(compiled.params)  # type: ignore[assignment]
+        plan = await connection.exec_driver_sql(sql, params)
+        detail = " ".join(str(row[-1]) for row in plan)
+    assert "ix_payments_reversal_owed" in detail, detail
