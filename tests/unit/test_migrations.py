@@ -6,6 +6,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
+from sqlalchemy.sql import ClauseElement
 
 from haetae.db.base import Base
 from haetae.db.engine import sync_url
@@ -50,13 +51,10 @@ def test_the_migrations_add_the_safety_report_index(database_url: str) -> None:
         engine.dispose()
 
 
-async def test_a_redelivered_reissue_is_found_through_the_partial_index(
-    services: Services,
-) -> None:
-    """The reissue lookup reads the small partial index (migration 0010), on either
-    database."""
-    # as the service sends it: bound parameters stay parameters
-    compiled = reissue_lookup("evt_x").compile(dialect=services.db.engine.dialect)
+async def _plan(services: Services, query: ClauseElement) -> str:
+    """How the database would run ``query`` as the service sends it (bound parameters stay
+    parameters)."""
+    compiled = query.compile(dialect=services.db.engine.dialect)
     async with services.db.transaction() as session:
         connection = await session.connection()
         if services.db.is_sqlite:
@@ -65,7 +63,15 @@ async def test_a_redelivered_reissue_is_found_through_the_partial_index(
             await session.execute(text("SET LOCAL enable_seqscan = off"))
             sql, params = f"EXPLAIN {compiled.string}", dict(compiled.params)  # type: ignore[assignment]
         plan = await connection.exec_driver_sql(sql, params)
-        detail = " ".join(str(row[-1]) for row in plan)
+        return " ".join(str(row[-1]) for row in plan)
+
+
+async def test_a_redelivered_reissue_is_found_through_the_partial_index(
+    services: Services,
+) -> None:
+    """The reissue lookup reads the small partial index (migration 0010), on either
+    database."""
+    detail = await _plan(services, reissue_lookup("evt_x"))
     assert "ix_risk_decisions_reissue_event" in detail, detail
     assert not await services.decisions.reissue_decided("evt_x")
 
@@ -75,14 +81,5 @@ async def test_the_reversal_sweep_reads_the_partial_index_of_owed_reversals(
 ) -> None:
     """Only payments owing a reversal are in its index (migration 0011), and the sweep's
     query is one both databases can prove it applies to."""
-    compiled = owed_reversals(services.clock()).compile(dialect=services.db.engine.dialect)
-    async with services.db.transaction() as session:
-        connection = await session.connection()
-        if services.db.is_sqlite:
-            sql, params = f"EXPLAIN QUERY PLAN {compiled.string}", tuple(compiled.params.values())
-        else:  # on an empty table PostgreSQL would rather scan it
-            await session.execute(text("SET LOCAL enable_seqscan = off"))
-            sql, params = f"EXPLAIN {compiled.string}", dict(compiled.params)  # type: ignore[assignment]
-        plan = await connection.exec_driver_sql(sql, params)
-        detail = " ".join(str(row[-1]) for row in plan)
+    detail = await _plan(services, owed_reversals(services.clock()))
     assert "ix_payments_reversal_owed" in detail, detail
