@@ -32,7 +32,7 @@ SEND_LEASE = timedelta(seconds=60)
 ACKNOWLEDGED = ("00", "25")  # 25: "original not found" — nothing left to undo
 
 
-def owed_reversals(now: datetime) -> Select[tuple[str]]:
+def owed_reversals(now: datetime) -> Select[str]:
     """The payments whose reversal is owed and not being sent (or whose sender's lease ran
     out), through the partial index of owed reversals (a test reads the plan)."""
     return select(Payment.id).where(
