@@ -246,3 +246,33 @@ async def test_an_update_of_the_changed_columns_stores_what_a_full_update_stores
         row.pop("id"), row.pop("updated_at")
     assert changed == full
     assert changed["status"] == "approved" and "lost_card" in str(changed["internal_flags"])
+
+
+def test_a_payment_draft_has_the_payment_rows_columns_and_reads_unset_ones_as_none() -> None:
+    """The create path's plain payment (``payments.draft``) stands for the mapped row: the
+    same attribute names, and what was never set reads None, as on a new mapped object."""
+    from typing import get_type_hints
+
+    from haetae.payments.draft import PaymentDraft, set_columns
+    from haetae.payments.models import Payment
+
+    columns = {column.key for column in Payment.__table__.columns}
+    assert set(get_type_hints(PaymentDraft)) == columns
+    moment = datetime(2026, 12, 7, 5, 0, 1, tzinfo=UTC)
+    draft = PaymentDraft(
+        id="pay-1",
+        merchant_id="mer-1",
+        order_id="o-1",
+        customer_id="c-1",
+        amount=1_000,
+        currency="KRW",
+        status="pending",
+        locale="ko",
+        device_id=None,
+        ip=None,
+        created_at=moment,
+    )
+    mapped = Payment(**set_columns(draft))
+    for name in columns:
+        assert getattr(draft, name) == getattr(mapped, name), name
+    assert set_columns(draft) == set_columns(mapped)

@@ -10,7 +10,7 @@ from haetae.currencies import CURRENCIES
 from haetae.errors import HaetaeError
 from haetae.merchants.models import Merchant
 from haetae.payments.connectors.base import CardDetails
-from haetae.payments.models import Payment
+from haetae.payments.draft import PaymentState
 from haetae.payments.schemas import PaymentCreate
 from haetae.payments.validation import (
     check_birth_or_business_no,
@@ -48,7 +48,7 @@ def check_amount(merchant: Merchant, body: PaymentCreate, locale: Locale) -> Non
 
 
 def read_card(
-    payment: Payment, body: PaymentCreate, now: datetime, card_secrets: CardSecrets
+    payment: PaymentState, body: PaymentCreate, now: datetime, card_secrets: CardSecrets
 ) -> CardDetails:
     """Validate the typed card; fills brand, mask and fingerprint as soon as the number
     is readable, so even a failed attempt is attributed to its card."""

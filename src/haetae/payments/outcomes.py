@@ -12,8 +12,9 @@ from fastapi.responses import Response
 from haetae.bus.outbox import add_event
 from haetae.catalog import Catalog, Locale
 from haetae.db.engine import Statements
+from haetae.payments.draft import PaymentState
 from haetae.payments.idempotency import StoredResponse
-from haetae.payments.models import Payment, PaymentChallenge
+from haetae.payments.models import PaymentChallenge
 from haetae.payments.responses import http_status, payment_out
 from haetae.payments.schemas import PaymentOut
 
@@ -41,7 +42,7 @@ class PaymentResult:
 
 
 def fail(
-    payment: Payment,
+    payment: PaymentState,
     status: str,
     code: str,
     field: str | None,
@@ -54,7 +55,7 @@ def fail(
 
 
 def result_of(
-    payment: Payment,
+    payment: PaymentState,
     catalog: Catalog,
     locale: Locale,
     challenge: PaymentChallenge | None = None,
@@ -63,7 +64,7 @@ def result_of(
     return PaymentResult(http_status(payment, catalog), body)
 
 
-def add_payment_event(session: Statements, payment: Payment, now: datetime) -> None:
+def add_payment_event(session: Statements, payment: PaymentState, now: datetime) -> None:
     """``payment.<status>`` with what consumers (fraud features, notices, analytics) need:
     the card only as brand, mask and fingerprint."""
     add_event(

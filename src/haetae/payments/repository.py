@@ -10,20 +10,16 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, inspect, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haetae.db.engine import Statements, queue
 from haetae.errors import HaetaeError
+from haetae.payments.draft import PaymentState, set_columns
 from haetae.payments.models import Payment
 
 _PAYMENTS = cast(Table, Payment.__table__)
-_COLUMN_KEYS = tuple(column.key for column in _PAYMENTS.columns)
-
-
-def _values(payment: Payment) -> dict[str, Any]:
-    loaded = inspect(payment).dict
-    return {key: loaded[key] for key in _COLUMN_KEYS if key in loaded}
+_values = set_columns
 
 
 # Constant statements, values passed at execution: SQLAlchemy then reuses the compiled form
@@ -34,11 +30,11 @@ _UPDATE = update(_PAYMENTS).where(
 )
 
 
-async def insert_payment(session: Statements, payment: Payment) -> None:
+async def insert_payment(session: Statements, payment: PaymentState) -> None:
     await queue(session, _INSERT, _values(payment))
 
 
-def stored_state(payment: Payment) -> dict[str, Any]:
+def stored_state(payment: PaymentState) -> dict[str, Any]:
     """The payment's column values as just written, for :func:`update_payment` to compare
     with (lists and dicts copied: a change made in place must still show)."""
     return {
@@ -49,7 +45,7 @@ def stored_state(payment: Payment) -> dict[str, Any]:
 
 async def update_payment(
     session: Statements,
-    payment: Payment,
+    payment: PaymentState,
     expected_status: str,
     *,
     stored: dict[str, Any] | None = None,

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from haetae.catalog import Catalog, Locale
-from haetae.payments.models import Payment, PaymentChallenge
+from haetae.payments.draft import PaymentState
+from haetae.payments.models import PaymentChallenge
 from haetae.payments.schemas import CardOut, ChallengeOut, PaymentOut, PaymentStatus
 from haetae.timezones import SEOUL
 
@@ -35,7 +36,7 @@ def _localize_params(params: dict[str, Any] | None, locale: Locale) -> dict[str,
 
 
 def payment_out(
-    payment: Payment,
+    payment: PaymentState,
     catalog: Catalog,
     locale: Locale,
     *,
@@ -75,7 +76,7 @@ def payment_out(
     )
 
 
-def http_status(payment: Payment, catalog: Catalog) -> int:
+def http_status(payment: PaymentState, catalog: Catalog) -> int:
     """201 approved or waiting for step-up, 200 cancelled, else the catalog's status for
     the error (402 card and issuer declines, 503 network and maintenance)."""
     if payment.error_code:

@@ -32,6 +32,7 @@ from haetae.payments.connectors.base import (
     StepUpResult,
 )
 from haetae.payments.connectors.mapping import outcome_for
+from haetae.payments.draft import PaymentDraft, PaymentState
 from haetae.payments.idempotency import (
     Claim,
     IdempotencyKeys,
@@ -58,7 +59,7 @@ log = structlog.get_logger(__name__)
 class _Attempt:
     """One create request on its way through the gateway."""
 
-    payment: Payment
+    payment: PaymentState
     merchant: Merchant
     locale: Locale
     claim: Claim | None
@@ -150,7 +151,7 @@ class PaymentService:
         claim: Claim | None,
     ) -> PaymentResult:
         now = self._clock()
-        payment = Payment(
+        payment = PaymentDraft(
             id=payment_id,
             merchant_id=merchant.id,
             order_id=body.order_id,
@@ -161,10 +162,6 @@ class PaymentService:
             locale=locale,
             device_id=body.device.id if body.device else None,
             ip=body.device.ip if body.device else None,
-            internal_flags=[],
-            risk_reasons=[],
-            reversal_status="none",
-            reversal_attempts=0,
             created_at=now,
         )
         attempt = _Attempt(payment, merchant, locale, claim)
