@@ -135,9 +135,11 @@ class GroupCommit:
             insert_rows(group.sqlite, self._dialect, group.rows.take())
             group.sqlite.execute("COMMIT")
         except BaseException as error:
-            if group.sqlite.in_transaction:
-                group.sqlite.execute("ROLLBACK")
-            group.committed.set_exception(error)
+            try:
+                if group.sqlite.in_transaction:
+                    group.sqlite.execute("ROLLBACK")
+            finally:  # the blocks hear of the failure even if the rollback fails too
+                group.committed.set_exception(error)
             group.committed.exception()  # every block hears of it; none left unretrieved
         else:
             group.committed.set_result(None)
