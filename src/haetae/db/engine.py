@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -173,8 +173,7 @@ class Database:
         for callback in self._events_committed:
             callback()
 
-    @asynccontextmanager
-    async def statements(self) -> AsyncIterator[Statements]:
+    def statements(self) -> AbstractAsyncContextManager[Statements]:
         """A write transaction for Core INSERT/UPDATE statements and buffered rows, where
         nothing is read back through the ORM: the payment path's writes. It runs straight
         through the driver (SQLAlchemy's session and Core were 45% of a payment's CPU on
@@ -182,12 +181,9 @@ class Database:
         transaction that the blocks of one turn of the event loop share (``sqlite_group``;
         leaving the block waits for that commit), on PostgreSQL
         ``pg_rows.BatchedTransaction``, its statements sent together."""
-        if not self.is_sqlite:
-            async with self._batched() as batched:
-                yield batched
-            return
-        async with self._group_commit.block() as transaction:
-            yield transaction
+        if self.is_sqlite:
+            return self._group_commit.block()
+        return self._batched()
 
     @asynccontextmanager
     async def _batched(self) -> AsyncIterator[pg_rows.BatchedTransaction]:

@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Dialect
@@ -69,27 +68,9 @@ class GroupCommit:
         self._group: _Group | None = None
         self._opening: asyncio.Future[None] | None = None
 
-    @asynccontextmanager
-    async def block(self) -> AsyncIterator[DirectTransaction]:
-        group = await self._join()
-        sqlite = group.sqlite
-        transaction = DirectTransaction(sqlite, self._dialect)
-        sqlite.execute("SAVEPOINT block")
-        group.active += 1
-        try:
-            yield transaction
-            sqlite.execute("RELEASE block")
-            group.rows.absorb(transaction)
-        except BaseException:
-            transaction.take()
-            sqlite.execute("ROLLBACK TO block")
-            sqlite.execute("RELEASE block")
-            raise
-        finally:
-            group.active -= 1
-            if group.commit_due and group.active == 0:
-                self._commit(group)
-        await asyncio.shield(group.committed)
+    def block(self) -> _Block:
+        """A write block: ``async with`` it (``Database.statements``)."""
+        return _Block(self)
 
     async def _join(self) -> _Group:
         while True:
@@ -147,6 +128,56 @@ class GroupCommit:
             group.pooled.close()
         if group.rows.info.get("outbox_dirty") and group.committed.exception() is None:
             self._events_committed()
+
+
+class _Block:
+    """One ``async with`` of :meth:`GroupCommit.block` (a class rather than a generator:
+    it runs twice per payment)."""
+
+    __slots__ = ("_commits", "_group", "_transaction")
+
+    def __init__(self, commits: GroupCommit) -> None:
+        self._commits = commits
+        self._group: _Group | None = None
+        self._transaction: DirectTransaction | None = None
+
+    async def __aenter__(self) -> DirectTransaction:
+        commits = self._commits
+        group = self._group = await commits._join()
+        transaction = self._transaction = DirectTransaction(group.sqlite, commits._dialect)
+        group.sqlite.execute("SAVEPOINT block")
+        group.active += 1
+        return transaction
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
+    ) -> None:
+        group, transaction = self._group, self._transaction
+        assert group is not None and transaction is not None
+        sqlite = group.sqlite
+        try:
+            if kind is None:
+                try:
+                    sqlite.execute("RELEASE block")
+                except BaseException:
+                    _undo(sqlite, transaction)
+                    raise
+                group.rows.absorb(transaction)
+            else:
+                _undo(sqlite, transaction)
+        finally:
+            group.active -= 1
+            if group.commit_due and group.active == 0:
+                self._commits._commit(group)
+        if kind is None:
+            await asyncio.shield(group.committed)
+
+
+def _undo(sqlite: sqlite3.Connection, transaction: DirectTransaction) -> None:
+    """Roll a block back to its savepoint and drop its buffered rows."""
+    transaction.take()
+    sqlite.execute("ROLLBACK TO block")
+    sqlite.execute("RELEASE block")
 
 
 async def _settled(future: asyncio.Future[None]) -> None:
