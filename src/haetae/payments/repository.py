@@ -1,8 +1,8 @@
 """Payment queries. Writes on the hot path are single Core statements.
 
-The service keeps a :class:`Payment` as plain state and never attaches it to a session on
-the create path: an ORM flush of this 35-column row, with its change tracking, measured as
-the largest single cost of a payment (bench/RESULTS.md). Core ``INSERT``/``UPDATE`` from the
+The create path keeps its payment as plain state (a ``PaymentDraft``) and never attaches it
+to a session: an ORM flush of this 35-column row, with its change tracking, measured as the
+largest single cost of a payment (bench/RESULTS.md). Core ``INSERT``/``UPDATE`` from the
 attributes that are set does the same work in one statement; column defaults still apply.
 """
 
@@ -55,8 +55,8 @@ async def update_payment(
 
     With ``stored`` (:func:`stored_state` of the last write), only the columns that changed
     since are set: SQLite rewrites the entry of every index on a column an UPDATE sets,
-    changed or not, and the payment row has six (an outcome's update cost about three times
-    as much with every column set)."""
+    changed or not, and the payment row has five besides its key (an outcome's update cost
+    about three times as much with every column set)."""
     values = _values(payment)
     if stored is not None:
         values = {
