@@ -142,9 +142,7 @@ class Database:
             self.engine, expire_on_commit=False, sync_session_class=self._session_class
         )
         self._events_committed: list[Callable[[], None]] = []
-        self._group_commit = sqlite_group.GroupCommit(
-            self.engine, self.engine.dialect, self.events_committed
-        )
+        self._group_commit = sqlite_group.GroupCommit(self.engine, self.events_committed)
 
     def on_events_committed(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after each commit that wrote outbox events (wakes the relay)."""

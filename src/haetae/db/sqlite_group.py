@@ -34,7 +34,6 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from haetae.db.buffered import RowBuffer
@@ -44,13 +43,12 @@ from haetae.db.sqlite_rows import DirectTransaction, insert_rows, sqlite_of
 class _Group:
     """One shared write transaction on the pool's connection."""
 
-    __slots__ = ("active", "commit_due", "committed", "open", "pooled", "rows", "sqlite")
+    __slots__ = ("active", "commit_due", "committed", "pooled", "rows", "sqlite")
 
     def __init__(self, pooled: Any, sqlite: sqlite3.Connection, committed: asyncio.Future[None]):
         self.pooled = pooled
         self.sqlite = sqlite
         self.committed = committed
-        self.open = True  # false once its commit has begun: nobody joins after that
         self.active = 0  # blocks inside it right now (0 or 1: blocks do not interleave)
         self.commit_due = False  # its turn ended while a block was still inside
         self.rows = RowBuffer()  # the blocks' buffered rows, written just before the commit
@@ -59,11 +57,9 @@ class _Group:
 class GroupCommit:
     """The SQLite side of ``Database.statements``."""
 
-    def __init__(
-        self, engine: AsyncEngine, dialect: Dialect, events_committed: Callable[[], None]
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, events_committed: Callable[[], None]) -> None:
         self._engine = engine
-        self._dialect = dialect
+        self._dialect = engine.dialect
         self._events_committed = events_committed
         self._group: _Group | None = None
         self._opening: asyncio.Future[None] | None = None
@@ -74,9 +70,9 @@ class GroupCommit:
 
     async def _join(self) -> _Group:
         while True:
-            group = self._group
+            group = self._group  # None again as soon as its commit begins
             if group is not None:
-                if group.open and group.active == 0:
+                if group.active == 0:
                     return group
                 await _settled(group.committed)  # a block inside it waits: take the next one
                 continue
@@ -110,8 +106,7 @@ class GroupCommit:
             self._commit(group)
 
     def _commit(self, group: _Group) -> None:
-        group.open = False
-        self._group = None
+        self._group = None  # nobody joins from here on
         try:
             insert_rows(group.sqlite, self._dialect, group.rows.take())
             group.sqlite.execute("COMMIT")
@@ -124,10 +119,10 @@ class GroupCommit:
             group.committed.exception()  # every block hears of it; none left unretrieved
         else:
             group.committed.set_result(None)
+            if group.rows.info.get("outbox_dirty"):
+                self._events_committed()
         finally:
             group.pooled.close()
-        if group.rows.info.get("outbox_dirty") and group.committed.exception() is None:
-            self._events_committed()
 
 
 class _Block:

@@ -19,7 +19,6 @@ from haetae.payments.draft import PaymentState, set_columns
 from haetae.payments.models import Payment
 
 _PAYMENTS = cast(Table, Payment.__table__)
-_values = set_columns
 
 
 # Constant statements, values passed at execution: SQLAlchemy then reuses the compiled form
@@ -31,7 +30,7 @@ _UPDATE = update(_PAYMENTS).where(
 
 
 async def insert_payment(session: Statements, payment: PaymentState) -> None:
-    await queue(session, _INSERT, _values(payment))
+    await queue(session, _INSERT, set_columns(payment))
 
 
 def stored_state(payment: PaymentState) -> dict[str, Any]:
@@ -39,7 +38,7 @@ def stored_state(payment: PaymentState) -> dict[str, Any]:
     with (lists and dicts copied: a change made in place must still show)."""
     return {
         key: value.copy() if isinstance(value, list | dict) else value
-        for key, value in _values(payment).items()
+        for key, value in set_columns(payment).items()
     }
 
 
@@ -57,7 +56,7 @@ async def update_payment(
     since are set: SQLite rewrites the entry of every index on a column an UPDATE sets,
     changed or not, and the payment row has five besides its key (an outcome's update cost
     about three times as much with every column set)."""
-    values = _values(payment)
+    values = set_columns(payment)
     if stored is not None:
         values = {
             key: value
