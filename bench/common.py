@@ -223,10 +223,18 @@ def machine() -> dict[str, str]:
         "cpu_model": cpu_model,
         "memory": memory,
         "os": f"{platform.system()} {platform.release()}",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "python": f"{platform.python_implementation()} {platform.python_version()} "
+        f"({interpreter_build()})",
         "packages": ", ".join(versions),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def interpreter_build() -> str:
+    """The interpreter binary behind the venv: builds differ in speed (the same code ran
+    1.15× faster per payment on Debian's python3.11 than on pyenv's default build here,
+    bench/RESULTS.md), and the version alone does not tell them apart."""
+    return os.path.realpath(sys.executable)
 
 
 def command_line() -> str:

@@ -11,6 +11,7 @@ with the card mix of ``bench/payments.py``. It reports the event-loop thread's C
 payment.
 
     .venv/bin/python bench/paired.py --base REV [--payments 2000] [--rounds 4]
+        [--base-python OTHER_VENV/bin/python]
         [--database-url postgresql://... --redis-url redis://host:port]
 
 Print-only: a comparison of two versions is a step of work, not a figure of the platform.
@@ -178,15 +179,20 @@ def _scale_out(args: argparse.Namespace, redis_db: int) -> Iterator[dict[str, st
             engine.dispose()
 
 
-def _side(src: Path, cpu: int, args: argparse.Namespace, workdir: Path) -> list[float]:
+def _side(src: Path, python: str, cpu: int, args: argparse.Namespace, workdir: Path) -> list[float]:
     """One side in its own data directory (and PostgreSQL schema, Redis database), with
     its own simulator, on ``cpu``."""
     with _scale_out(args, REDIS_DBS[cpu]) as scale_out:
-        return _side_on(src, cpu, args, workdir, scale_out)
+        return _side_on(src, python, cpu, args, workdir, scale_out)
 
 
 def _side_on(
-    src: Path, cpu: int, args: argparse.Namespace, workdir: Path, scale_out: dict[str, str]
+    src: Path,
+    python: str,
+    cpu: int,
+    args: argparse.Namespace,
+    workdir: Path,
+    scale_out: dict[str, str],
 ) -> list[float]:
     sim_port = free_port()
     env = clean_env(
@@ -199,7 +205,7 @@ def _side_on(
             **scale_out,
         }
     )
-    cli = ["taskset", "-c", str(cpu), PYTHON, "-m", "haetae.cli"]
+    cli = ["taskset", "-c", str(cpu), python, "-m", "haetae.cli"]
     sim = start_child(
         "issuer-sim",
         [*cli, "issuer-sim", "--port", str(sim_port)],
@@ -221,7 +227,7 @@ def _side_on(
             "taskset",
             "-c",
             str(cpu),
-            PYTHON,
+            python,
             str(Path(__file__).resolve()),
             "--side",
             "--key",
@@ -243,11 +249,17 @@ def _side_on(
 
 
 async def _round(
-    sources: dict[str, Path], cpus: dict[str, int], args: argparse.Namespace, top: Path
+    sources: dict[str, Path],
+    pythons: dict[str, str],
+    cpus: dict[str, int],
+    args: argparse.Namespace,
+    top: Path,
 ) -> dict[str, float]:
     async def one(name: str) -> tuple[str, float]:
         workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=top))
-        figures = await asyncio.to_thread(_side, sources[name], cpus[name], args, workdir)
+        figures = await asyncio.to_thread(
+            _side, sources[name], pythons[name], cpus[name], args, workdir
+        )
         return name, statistics.median(figures)
 
     return dict(await asyncio.gather(*(one(name) for name in sources)))
@@ -256,6 +268,12 @@ async def _round(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="HEAD", help="the git revision to compare against")
+    parser.add_argument(
+        "--base-python",
+        default=PYTHON,
+        help="the interpreter of the base side (a venv with this project installed): "
+        "with --base HEAD, compares interpreters on the same code",
+    )
     parser.add_argument("--payments", type=int, default=2000, help="per measurement")
     parser.add_argument("--repeat", type=int, default=3, help="measurements per side and round")
     parser.add_argument("--rounds", type=int, default=4, help="the cores swap every round")
@@ -284,11 +302,12 @@ def main() -> int:
         capture_output=True,
     )
     sources = {"base": base_tree / "src", "this tree": ROOT / "src"}
+    pythons = {"base": args.base_python, "this tree": PYTHON}
     ratios: list[float] = []
     try:
         for n in range(args.rounds):
             cpus = {"base": n % 2, "this tree": 1 - n % 2}
-            got = run_async(_round(sources, cpus, args, top))
+            got = run_async(_round(sources, pythons, cpus, args, top))
             ratio = got["base"] / got["this tree"]
             ratios.append(ratio)
             print(

@@ -8,12 +8,13 @@ status code and outcome is checked against what its test card must produce; mism
 counted and reported, never counted as throughput.
 
 Runs, each on a fresh stack: the main configuration (``--concurrency``, 32), the same at
-concurrency 8, the main one with the server pinned alone to one core, and, when the target
-is missed (or with ``--profile always``), a diagnostic run: py-spy on the server and a count
-of the SQL statements and transactions per payment.
+concurrency 8, an open loop (payments sent at ``--rate``, 1,000/s, as Poisson arrivals,
+each timed from the moment it was due), the main one with the server pinned alone to one
+core, and, when the target is missed (or with ``--profile always``), a diagnostic run:
+py-spy on the server and a count of the SQL statements and transactions per payment.
 
     .venv/bin/python bench/payments.py [--seconds 20] [--concurrency 32] [--warmup 3]
-        [--out bench/RESULTS.md]
+        [--rate 1000] [--out bench/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ HEADING = "## Payments (bench/payments.py)"
 TARGET_RPS = 1000.0
 TARGET_P99_MS = 50.0
 LOW_CONCURRENCY = 8
+OPEN_LOOP_CONNECTIONS = 256
 PY_SPY_RATE = 200  # samples per second
 
 
@@ -253,6 +255,9 @@ class RunConfig:
     pinned: bool = False  # server alone on CPU 0; simulator and load generator on CPU 1
     profile: bool = False  # py-spy attached to the server during the measured window
     wrapper: bool = False  # server started by SERVER_WRAPPER (counts SQL statements)
+    # Open loop: payments sent at this mean rate (Poisson arrivals), however slow the
+    # answers; 0 = closed loop (``concurrency`` clients, each waits for its answer).
+    rate: float = 0.0
     # Scale-out (print-only; see --workers): PostgreSQL, Redis and several API processes.
     database_url: str = ""
     redis_url: str = ""
@@ -264,6 +269,7 @@ class RunResult:
     config: RunConfig
     window: float = 0.0
     ok: int = 0
+    due: int = 0  # open loop: payments due in the measured window
     latencies_ms: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     mismatches: Counter[str] = field(default_factory=Counter)
@@ -414,42 +420,76 @@ async def _drive(
     loop.call_later(config.warmup, on_start)
     loop.call_later(config.warmup + config.seconds, on_end)
 
+    def counted(sent_at: float, ended_at: float) -> bool:
+        """Whether a payment belongs to the measured window: in the closed loop, those
+        answered in it; in the open loop, those due in it (however late their answer)."""
+        if config.rate:
+            return t_start <= sent_at < t_end
+        return t_start <= ended_at <= t_end
+
+    async def pay(session: aiohttp.ClientSession, i: int, sent_at: float) -> None:
+        """One payment; its latency counts from ``sent_at`` (in the open loop, the moment it
+        was due: a request the client could not send on time is not flattered by it)."""
+        case = SEQUENCE[i % len(SEQUENCE)]
+        data = json.dumps(payment_body(case, i, tag)).encode()
+        headers = {
+            "Authorization": auth,
+            "Content-Type": "application/json",
+            "Idempotency-Key": f"{tag}-{i}",
+        }
+        try:
+            async with session.post(url, data=data, headers=headers) as response:
+                raw = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as error:
+            if counted(sent_at, time.perf_counter()):
+                result.errors[type(error).__name__] += 1
+            return
+        t1 = time.perf_counter()
+        if not counted(sent_at, t1):
+            return
+        result.latencies_ms.append((t1 - sent_at) * 1000)
+        result.statuses[status] += 1
+        problem = _check(case, status, raw)
+        if problem is None:
+            result.ok += 1
+        else:
+            result.mismatches[case.label] += 1
+            if len(result.mismatch_examples) < 5:
+                result.mismatch_examples.append(f"{case.label}: {problem}")
+
     async def worker(session: aiohttp.ClientSession) -> None:
         while time.perf_counter() < t_end:
-            i = next(counter)
-            case = SEQUENCE[i % len(SEQUENCE)]
-            data = json.dumps(payment_body(case, i, tag)).encode()
-            headers = {
-                "Authorization": auth,
-                "Content-Type": "application/json",
-                "Idempotency-Key": f"{tag}-{i}",
-            }
-            t0 = time.perf_counter()
-            try:
-                async with session.post(url, data=data, headers=headers) as response:
-                    raw = await response.read()
-                    status = response.status
-            except (aiohttp.ClientError, TimeoutError) as error:
-                if t_start <= time.perf_counter() <= t_end:
-                    result.errors[type(error).__name__] += 1
-                continue
-            t1 = time.perf_counter()
-            if not t_start <= t1 <= t_end:
-                continue  # warm-up, or finished after the window closed
-            result.latencies_ms.append((t1 - t0) * 1000)
-            result.statuses[status] += 1
-            problem = _check(case, status, raw)
-            if problem is None:
-                result.ok += 1
-            else:
-                result.mismatches[case.label] += 1
-                if len(result.mismatch_examples) < 5:
-                    result.mismatch_examples.append(f"{case.label}: {problem}")
+            await pay(session, next(counter), time.perf_counter())
 
-    connector = aiohttp.TCPConnector(limit=config.concurrency, keepalive_timeout=60)
+    async def arrivals(session: aiohttp.ClientSession) -> None:
+        """Poisson arrivals at ``config.rate`` (seeded: the same schedule every run); each
+        payment waits only for its own answer. Those due in the window are counted, each
+        followed to its answer, so the run ends after the window once they are all in."""
+        gaps = random.Random(8583)
+        in_flight: set[asyncio.Task[None]] = set()
+        due = time.perf_counter()
+        while due < t_end:
+            due += gaps.expovariate(config.rate)
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            result.due += t_start <= due < t_end
+            task = asyncio.create_task(pay(session, next(counter), due))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        await asyncio.gather(*in_flight)
+
+    # In the open loop, enough connections that none waits for a free one below a few
+    # hundred payments in flight; keep-alive reuses them.
+    limit = config.concurrency if not config.rate else OPEN_LOOP_CONNECTIONS
+    connector = aiohttp.TCPConnector(limit=limit, keepalive_timeout=60)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        await asyncio.gather(*(worker(session) for _ in range(config.concurrency)))
+        if config.rate:
+            await arrivals(session)
+        else:
+            await asyncio.gather(*(worker(session) for _ in range(config.concurrency)))
     result.window = config.seconds
     result.latencies_ms.sort()
     return result
@@ -660,6 +700,7 @@ def median_result(results: list[RunResult]) -> dict[str, float]:
         "p99": med([r.latency(99) for r in results]),
         "max": med([r.latency(100) for r in results]),
         "failures": med([r.failures for r in results]),
+        "unanswered": med([r.due - r.ok - r.failures for r in results if r.config.rate] or [0]),
         **{f"cpu:{name}": med([r.cpu.get(name, 0.0) for r in results]) for name in CPU_NAMES},
     }
 
@@ -698,6 +739,33 @@ def verdict(m: dict[str, float]) -> str:
 
 def met(m: dict[str, float]) -> bool:
     return m["rps"] >= TARGET_RPS and m["p99"] < TARGET_P99_MS and not m["failures"]
+
+
+def open_loop_name(rate: float) -> str:
+    return f"rate={rate:g}"
+
+
+def open_loop_verdict(m: dict[str, float], rate: float) -> str:
+    """At a fixed arrival rate the achieved rate is the offered one, up to the schedule's
+    randomness, as long as every payment is answered: what decides is the latency."""
+    answered = "every payment due in the window answered correctly"
+    if m["failures"] or m["unanswered"]:
+        answered = f"{m['failures'] + m['unanswered']:,.0f} payments not answered correctly"
+    p99 = (
+        f"p99 {m['p99']:.1f} ms < {TARGET_P99_MS:.0f} ms"
+        if m["p99"] < TARGET_P99_MS
+        else f"p99 {m['p99']:.1f} ms, {m['p99'] / TARGET_P99_MS:.1f}× the {TARGET_P99_MS:.0f} ms"
+    )
+    return f"{m['rps']:,.0f} payments/s offered at {rate:,.0f}/s: {answered}; {p99}"
+
+
+def open_loop_met(m: dict[str, float], rate: float) -> bool:
+    return (
+        rate >= TARGET_RPS
+        and not m["failures"]
+        and not m["unanswered"]
+        and m["p99"] < TARGET_P99_MS
+    )
 
 
 def _statements_table(result: RunResult) -> list[str]:
@@ -749,6 +817,14 @@ def render(
         lines.append(
             f"At concurrency {LOW_CONCURRENCY}: {'met' if met(low) else 'missed'}: {verdict(low)}."
         )
+    open_name = open_loop_name(args.rate)
+    if open_name in medians:
+        opened = medians[open_name]
+        lines.append(
+            f"At a fixed arrival rate (open loop): "
+            f"{'met' if open_loop_met(opened, args.rate) else 'missed'}: "
+            f"{open_loop_verdict(opened, args.rate)}."
+        )
     lines += [
         "",
         f"- Date: {info['date']}",
@@ -770,6 +846,12 @@ def render(
         "(completed in the measured window ÷ its length); latency is per request, client-side "
         "(`time.perf_counter` around the request, body read included); closed loop, so at a "
         "fixed concurrency latency ≈ concurrency ÷ throughput once the server is saturated. "
+        "The open-loop run sends payments at a fixed mean rate instead (Poisson arrivals, "
+        "a seeded schedule, up to "
+        f"{OPEN_LOOP_CONNECTIONS} keep-alive connections), whatever the answers' pace, "
+        "and times each from the moment it was due: the reading of the target as load "
+        "arriving at 1,000/s, where a server that falls behind shows it in its latency; "
+        "payments/s there counts the correct answers to the payments due in the window. "
         f"CPU is % of one core over the measured window ({cpu_source()}; 2 cores = 200%); "
         "in brackets, the server's main thread, which runs the event loop and all the "
         "Python request work.",
@@ -879,6 +961,12 @@ def main() -> int:
     )
     parser.add_argument("--no-pinned", action="store_true", help="skip the pinned run")
     parser.add_argument(
+        "--rate",
+        type=float,
+        default=TARGET_RPS,
+        help="payments/s of the open-loop run (Poisson arrivals); 0 = no open-loop run",
+    )
+    parser.add_argument(
         "--profile",
         choices=("auto", "always", "never"),
         default="auto",
@@ -900,6 +988,7 @@ def main() -> int:
         main_name: f"concurrency {args.concurrency}",
         low_name: f"concurrency {LOW_CONCURRENCY}",
         "pinned": f"concurrency {args.concurrency}, server pinned alone to CPU 0",
+        open_loop_name(args.rate): f"fixed arrival rate {args.rate:,.0f}/s (open loop)",
         "profiled": f"concurrency {args.concurrency}, diagnostic run (py-spy attached; "
         "not a benchmark figure)",
     }
@@ -911,6 +1000,17 @@ def main() -> int:
     plan = [RunConfig(main_name, args.concurrency, args.seconds, args.warmup, **scale_out)]
     if args.concurrency != LOW_CONCURRENCY:
         plan.append(RunConfig(low_name, LOW_CONCURRENCY, args.seconds, args.warmup, **scale_out))
+    if args.rate > 0:
+        plan.append(
+            RunConfig(
+                open_loop_name(args.rate),
+                0,
+                args.seconds,
+                args.warmup,
+                rate=args.rate,
+                **scale_out,
+            )
+        )
     extra_warmup = min(args.warmup, 2.0)
     runs: dict[str, list[RunResult]] = defaultdict(list)
     started = time.monotonic()
