@@ -450,13 +450,13 @@ async def _drive(
                 result.errors[type(error).__name__] += 1
             return
         t1 = time.perf_counter()
-        if config.rate and t_start <= t1 <= t_end and _check(case, status, raw) is None:
+        problem = _check(case, status, raw)
+        if config.rate and problem is None and t_start <= t1 <= t_end:
             result.answered_in_window += 1
         if not counted(sent_at, t1):
             return
         result.latencies_ms.append((t1 - sent_at) * 1000)
         result.statuses[status] += 1
-        problem = _check(case, status, raw)
         if problem is None:
             result.ok += 1
         else:
