@@ -234,7 +234,7 @@ def interpreter_build() -> str:
     """The interpreter binary behind the venv: builds differ in speed (the same code ran
     1.15× faster per payment on Debian's python3.11 than on pyenv's default build here,
     bench/RESULTS.md), and the version alone does not tell them apart."""
-    return os.path.realpath(sys.executable)
+    return os.path.realpath(PYTHON)
 
 
 def command_line() -> str:
