@@ -168,6 +168,7 @@ def build_services(
         settings.effective_database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        commit_delay=settings.sqlite_commit_delay_ms / 1000,
     )
     bus = InProcessBus()
     relay = OutboxRelay(db, bus, poll_seconds=settings.outbox_poll_seconds)

@@ -4,6 +4,7 @@ loop share a transaction, and each still behaves as a transaction of its own."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -27,17 +28,23 @@ MOMENT = datetime(2026, 12, 7, 5, 0, 1, tzinfo=UTC)
 _DEFER_FOREIGN_KEYS = text("PRAGMA defer_foreign_keys = ON")
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    url = f"sqlite:///{tmp_path / 'group.db'}"
+@contextlib.asynccontextmanager
+async def _database(path: Path, commit_delay: float = 0.0) -> AsyncIterator[Database]:
+    url = f"sqlite:///{path}"
     upgrade(url)
-    database = Database(url)
+    database = Database(url, commit_delay=commit_delay)
     async with database.transaction() as session:
         session.add(Merchant(id="mer-1", name="shop"))
     try:
         yield database
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    async with _database(tmp_path / "group.db") as database:
+        yield database
 
 
 async def _statements_run(db: Database) -> list[str]:
@@ -186,3 +193,53 @@ async def test_the_relay_is_woken_once_per_commit_that_wrote_events(db: Database
     assert woken == [1]
     await without_event("pay-4")  # no events: nobody is woken
     assert woken == [1]
+
+
+@pytest.fixture
+async def delayed_db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A database whose groups, under load, stay open for a commit delay long enough that a
+    test can see it: 60 s, so a block that waited for it would time the test out."""
+    async with _database(tmp_path / "delayed.db", commit_delay=60.0) as database:
+        yield database
+
+
+async def _turns(count: int) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+async def test_a_lone_block_commits_on_the_next_turn_whatever_the_delay(
+    delayed_db: Database,
+) -> None:
+    seen = await _statements_run(delayed_db)
+    for payment_id in ("pay-1", "pay-2", "pay-3"):  # one at a time: no sign of load
+        await asyncio.wait_for(_insert(delayed_db, payment_id), timeout=5)
+    assert seen.count("COMMIT") == 3
+
+
+async def test_after_a_group_of_several_the_next_stays_open_for_the_delay(tmp_path: Path) -> None:
+    async with _database(tmp_path / "delayed.db", commit_delay=0.3) as db:
+        seen = await _statements_run(db)
+        await asyncio.gather(_insert(db, "pay-1"), _insert(db, "pay-2"))  # a sign of load
+        assert seen.count("COMMIT") == 1
+        first = asyncio.create_task(_insert(db, "pay-3"))
+        await _turns(10)
+        assert not first.done() and "pay-3" not in _stored_ids(db)  # open, waiting
+        second = asyncio.create_task(_insert(db, "pay-4"))  # turns later: joins it
+        await asyncio.gather(first, second)
+        assert seen.count("COMMIT") == 2 and seen.count("BEGIN IMMEDIATE") == 2
+        assert _stored_ids(db) == {"pay-1", "pay-2", "pay-3", "pay-4"}
+        # That group held two blocks too, so the load is still on: the next one waits.
+        third = asyncio.create_task(_insert(db, "pay-5"))
+        await _turns(10)
+        assert not third.done()
+        await third
+
+
+async def test_with_no_delay_every_group_commits_on_the_next_turn(db: Database) -> None:
+    seen = await _statements_run(db)
+    await asyncio.gather(_insert(db, "pay-1"), _insert(db, "pay-2"))
+    alone = asyncio.create_task(_insert(db, "pay-3"))
+    await _turns(10)
+    assert alone.done() and "pay-3" in _stored_ids(db)
+    assert seen.count("COMMIT") == 2

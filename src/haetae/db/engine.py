@@ -113,6 +113,7 @@ class Database:
         echo: bool = False,
         pool_size: int = DEFAULT_POOL_SIZE,
         max_overflow: int = DEFAULT_MAX_OVERFLOW,
+        commit_delay: float = 0.0,
     ) -> None:
         self.url = url
         self.is_sqlite = is_sqlite(url)
@@ -142,7 +143,9 @@ class Database:
             self.engine, expire_on_commit=False, sync_session_class=self._session_class
         )
         self._events_committed: list[Callable[[], None]] = []
-        self._group_commit = sqlite_group.GroupCommit(self.engine, self.events_committed)
+        self._group_commit = sqlite_group.GroupCommit(
+            self.engine, self.events_committed, delay=commit_delay
+        )
 
     def on_events_committed(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after each commit that wrote outbox events (wakes the relay)."""
