@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     # SQLite only: under load, how long a group commit stays open for more writes to join
     # it (db/sqlite_group.py). Fewer, larger commits cost less CPU per payment; each write
     # waits up to this long for its commit. 0: every group commits on the next loop turn.
-    sqlite_commit_delay_ms: float = Field(default=1.0, ge=0, le=100)
+    sqlite_commit_delay_ms: float = Field(default=2.0, ge=0, le=100)
     bus_url: str = "memory://"
     log_level: str = "INFO"
     log_json: bool = True

@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from haetae.bus.outbox import add_event
+from haetae.config import Settings
 from haetae.db.engine import Database
 from haetae.db.migrate import upgrade
 from haetae.db.sqlite_rows import sqlite_of
@@ -243,3 +245,13 @@ async def test_with_no_delay_every_group_commits_on_the_next_turn(db: Database) 
     await _turns(10)
     assert alone.done() and "pay-3" in _stored_ids(db)
     assert seen.count("COMMIT") == 2
+
+
+def test_the_commit_delay_is_a_setting_in_milliseconds_never_negative(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HAETAE_SQLITE_COMMIT_DELAY_MS", "5")
+    assert Settings().sqlite_commit_delay_ms == 5.0
+    monkeypatch.setenv("HAETAE_SQLITE_COMMIT_DELAY_MS", "-1")
+    with pytest.raises(ValidationError, match="sqlite_commit_delay_ms"):
+        Settings()
