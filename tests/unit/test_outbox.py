@@ -4,6 +4,7 @@ subscriber, survive a failing consumer, and are handled once per consumer."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -12,6 +13,8 @@ from haetae.bus.models import ConsumedEvent, OutboxEvent
 from haetae.db.base import utcnow
 from haetae.db.buffered import RowBuffer
 from haetae.db.engine import Database
+from haetae.db.migrate import upgrade
+from haetae.db.sqlite_rows import sqlite_of
 from haetae.notify.models import InboxItem
 from haetae.notify.service import post_to_inbox
 from haetae.risk.decisions.writer import GroupCommitWriter
@@ -200,5 +203,49 @@ async def test_the_relay_stops_when_it_is_cancelled_just_as_a_commit_wakes_it(
         await asyncio.sleep(0.05)  # the relay waits for a wake-up
         relay.wake()
         await asyncio.wait_for(relay.stop(), timeout=5)  # cancelled before it runs again
+    finally:
+        await db.dispose()
+
+
+async def test_a_round_on_sqlite_reads_and_marks_straight_through_the_driver(
+    tmp_path: Path,
+) -> None:
+    """No session on SQLite: the batch is read by one statement outside any transaction, and
+    marked in a block of the group commit; the events arrive as a session would read them.
+    (PostgreSQL's round locks its batch in a session: the tests above run on both.)"""
+    url = f"sqlite:///{tmp_path / 'relay.db'}"
+    upgrade(url)
+    db = Database(url)
+    bus = InProcessBus()
+    relay = OutboxRelay(db, bus)
+    got: list[Event] = []
+
+    async def take(event: Event) -> None:
+        got.append(event)
+
+    bus.subscribe("test.*", "taker", take)
+    try:
+        async with db.transaction() as session:
+            first = add_event(session, "test.happened", {"n": 1, "items": ["a", "가"]})
+            second = add_event(session, "test.happened", {"n": 2})
+        pooled = await db.engine.raw_connection()
+        seen: list[str] = []
+        try:
+            sqlite_of(pooled.driver_connection).set_trace_callback(seen.append)
+        finally:
+            pooled.close()
+        assert await relay.publish_pending() == 2
+        assert [(e.id, e.payload) for e in got] == [
+            (first, {"n": 1, "items": ["a", "가"]}),
+            (second, {"n": 2}),
+        ]
+        assert all(e.occurred_at.tzinfo is not None for e in got)
+        assert seen[0].startswith("SELECT")  # read first, outside any transaction
+        assert "BEGIN DEFERRED" not in seen  # no session
+        marks = [i for i, sql in enumerate(seen) if sql.startswith("UPDATE outbox_events")]
+        assert len(marks) == 2
+        assert seen.index("SAVEPOINT block") < marks[0] < marks[-1] < seen.index("COMMIT")
+        assert await relay.publish_pending() == 0  # marked: nothing is sent twice
+        assert len(got) == 2
     finally:
         await db.dispose()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Select, Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ClauseElement
@@ -117,6 +117,48 @@ def insert_rows(
     """One ``executemany`` INSERT per table, in the caller's transaction."""
     for prepared, rows in prepared_inserts(dialect, buffered):
         sqlite.executemany(prepared.sql, [prepared.values(row) for row in rows])
+
+
+@dataclass(frozen=True, slots=True)
+class _PreparedSelect:
+    sql: str
+    params: tuple[Any, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+    def rows(self, sqlite: sqlite3.Connection) -> list[tuple[Any, ...]]:
+        raw = sqlite.execute(self.sql, self.params).fetchall()
+        if not any(self.processors):
+            return raw
+        processors = self.processors
+        return [
+            tuple(
+                value if p is None else p(value) for p, value in zip(processors, row, strict=True)
+            )
+            for row in raw
+        ]
+
+
+_SELECTS: dict[tuple[int, int], tuple[Select[Any], _PreparedSelect]] = {}
+
+
+def prepare_select(dialect: Dialect, statement: Select[Any]) -> _PreparedSelect:
+    """A constant SELECT compiled once, its bound values fixed, and its columns' result
+    processors (JSON, UTC datetimes): its rows come out as SQLAlchemy would give them."""
+    cached = _SELECTS.get((id(dialect), id(statement)))
+    if cached is not None:
+        return cached[1]
+    compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler) and compiled.positiontup is not None
+    values = compiled.construct_params()
+    processors = tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None)
+        for column in statement.selected_columns
+    )
+    prepared = _PreparedSelect(
+        compiled.string, tuple(values[name] for name in compiled.positiontup), processors
+    )
+    _SELECTS[(id(dialect), id(statement))] = (statement, prepared)
+    return prepared
 
 
 def sqlite_of(driver_connection: Any) -> sqlite3.Connection:
