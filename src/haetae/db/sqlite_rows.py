@@ -1,6 +1,7 @@
 """Core INSERT and UPDATE statements run straight through the sqlite3 driver, in a
 ``DirectTransaction`` (``Database.statements``): the payment path's writes and the fraud
-engine's group commit (buffered rows, ``Database.write_buffered``) on the embedded default.
+engine's group commit (buffered rows, ``Database.write_buffered``) on the embedded default;
+and constant SELECTs read the same way (``Database.select_direct``: the outbox relay's).
 
 Why by hand: through SQLAlchemy's asyncio layer a one-decision transaction (connection,
 BEGIN, two INSERTs, COMMIT) measured about 1.1 ms of CPU on our 2-core machine, of which
