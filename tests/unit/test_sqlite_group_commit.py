@@ -80,6 +80,12 @@ def _stored_events(db: Database) -> list[str]:
         other.close()
 
 
+async def _turns(count: int) -> None:
+    """Let the event loop run ``count`` turns."""
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
 async def _insert(db: Database, payment_id: str) -> None:
     async with db.statements() as writes:
         await repository.insert_payment(writes, new_payment(payment_id, MOMENT))
@@ -169,8 +175,7 @@ async def test_a_block_that_waits_inside_is_not_joined_and_its_commit_waits_for_
     seen = await _statements_run(db)
     tasks = [asyncio.create_task(slow()), asyncio.create_task(quick())]
     await inside.wait()
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await _turns(5)
     assert _stored_ids(db) == set()  # neither committed while the slow block is open
     go_on.set()
     await asyncio.gather(*tasks)
@@ -203,11 +208,6 @@ async def delayed_db(tmp_path: Path) -> AsyncIterator[Database]:
     test can see it: 60 s, so a block that waited for it would time the test out."""
     async with _database(tmp_path / "delayed.db", commit_delay=60.0) as database:
         yield database
-
-
-async def _turns(count: int) -> None:
-    for _ in range(count):
-        await asyncio.sleep(0)
 
 
 async def test_a_lone_block_commits_on_the_next_turn_whatever_the_delay(
